@@ -1,0 +1,154 @@
+//! Command-line interface: every flag has a long name, an environment variable where it makes
+//! sense, and a doc comment that is its `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ceems-lake: the CEEMS API (compute energy & emissions monitoring) served from a columnar
+/// store of Parquet files, queried with Apache DataFusion.
+#[derive(Debug, Parser)]
+#[command(name = "ceems-lake", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where the store lives: a local folder (created if missing) or a URL such as
+    /// s3://bucket/prefix or file:///var/lib/ceems-lake.
+    #[arg(long, global = true, env = "CEEMS_LAKE_DATA", default_value = "./lake")]
+    pub data: String,
+
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long = "log.level", global = true, env = "CEEMS_LAKE_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// Log format: logfmt (human-readable lines) or json.
+    #[arg(long = "log.format", global = true, env = "CEEMS_LAKE_LOG_FORMAT", default_value = "logfmt", value_parser = ["logfmt", "json"])]
+    pub log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bulk-load history into the store (resumable, idempotent, atomic per batch).
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Run SQL against the store: one query, or an interactive prompt when none is given.
+    Sql(SqlArgs),
+    /// Generate realistic synthetic data into the store or as a CEEMS SQLite file.
+    Generate(GenerateArgs),
+    /// Rewrite partitions into one sorted file each, without superseded unit versions.
+    Compact(CompactArgs),
+    /// Delete data files and old manifests that no kept version references.
+    Vacuum(VacuumArgs),
+    /// Show the store's version, tables, rows, files and metric columns.
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import an original CEEMS SQLite database (tables units, users, projects, admin_users).
+    CeemsSqlite(CeemsSqliteArgs),
+}
+
+/// Options shared by the importers.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Units per commit. Memory use grows with it; each batch is committed atomically.
+    #[arg(long, default_value_t = 100_000)]
+    pub batch_size: usize,
+
+    /// Time zone of time strings without a UTC offset (IANA name, UTC or Local).
+    #[arg(long, env = "CEEMS_LAKE_TIME_ZONE", default_value = "Local")]
+    pub time_zone: String,
+
+    /// Write every rejected row (location, field, value, reason) to this file as tab-separated
+    /// lines. Without it, rejects are printed to standard error.
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+
+    /// Do not show a progress bar.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CeemsSqliteArgs {
+    /// The CEEMS database file (ceems.db).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub import: ImportArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned text table.
+    Table,
+    /// CSV with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+    /// A Parquet file (needs --output, or a redirected standard output).
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query. Without it, statements are read from standard input (an interactive prompt
+    /// on a terminal; statements end with ';').
+    pub query: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+
+    /// Write results to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of compute units.
+    #[arg(long, default_value_t = 10_000)]
+    pub units: u64,
+    /// Number of clusters (resource managers cycle through slurm, openstack, k8s).
+    #[arg(long, default_value_t = 3)]
+    pub clusters: u32,
+    /// Random seed; the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Time zone the time strings are rendered in.
+    #[arg(long, default_value = "Europe/Paris")]
+    pub time_zone: String,
+    /// Write a CEEMS-format SQLite database to this file instead of the store.
+    #[arg(long)]
+    pub ceems_sqlite: Option<PathBuf>,
+    /// Units per commit when writing to the store.
+    #[arg(long, default_value_t = 100_000)]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Also rewrite partitions that already have a single file (to the current schema).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VacuumArgs {
+    /// Keep the files of this many newest versions (readers of older versions will fail).
+    #[arg(long, default_value_t = 10)]
+    pub keep_versions: usize,
+    /// Never delete files younger than this many seconds (protects commits in flight).
+    #[arg(long, default_value_t = 3600)]
+    pub min_age_seconds: u64,
+}

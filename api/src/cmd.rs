@@ -1,0 +1,6 @@
+//! One file per command.
+
+pub mod generate;
+pub mod import;
+pub mod maintenance;
+pub mod sql;

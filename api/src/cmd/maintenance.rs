@@ -1,0 +1,51 @@
+//! `ceems-lake compact | vacuum | info`
+
+use ceems_lake_engine::schema::{Table, METRIC_MAPS};
+use ceems_lake_engine::store::maintenance::{compact, vacuum};
+use ceems_lake_engine::store::Store;
+
+use crate::cli::{CompactArgs, VacuumArgs};
+
+pub async fn run_compact(store: &Store, a: &CompactArgs) -> anyhow::Result<()> {
+    let o = compact(store, a.all).await?;
+    match o.version {
+        Some(v) => println!(
+            "compacted {} partitions: {} files -> {}, {} superseded versions dropped; version {v}",
+            o.partitions_rewritten, o.files_before, o.files_after, o.duplicates_dropped
+        ),
+        None => println!("nothing to compact ({} files)", o.files_before),
+    }
+    Ok(())
+}
+
+pub async fn run_vacuum(store: &Store, a: &VacuumArgs) -> anyhow::Result<()> {
+    let o = vacuum(store, a.keep_versions, std::time::Duration::from_secs(a.min_age_seconds)).await?;
+    println!(
+        "deleted {} files ({} bytes) and {} old manifests; {} live files kept",
+        o.files_deleted, o.bytes_deleted, o.manifests_deleted, o.files_kept
+    );
+    Ok(())
+}
+
+pub async fn run_info(store: &Store) -> anyhow::Result<()> {
+    let snap = store.snapshot().await?;
+    let m = &snap.manifest;
+    println!("store:   {}", store.location());
+    println!("version: {}", m.version);
+    if m.version > 0 {
+        let at = chrono::DateTime::from_timestamp_millis(m.committed_at_ms).unwrap_or_default();
+        println!("last commit: {} ({})", at.to_rfc3339(), m.operation);
+    }
+    for t in Table::ALL {
+        let files = m.files(t);
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        println!("{:<12} {:>12} rows {:>6} files {:>12} bytes", t.name(), m.rows(t), files.len(), bytes);
+    }
+    for (i, map) in METRIC_MAPS.iter().enumerate() {
+        let keys = m.metric_keys.keys_of(i);
+        if !keys.is_empty() {
+            println!("{map}: {}", keys.join(", "));
+        }
+    }
+    Ok(())
+}

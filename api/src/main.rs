@@ -1,0 +1,50 @@
+//! The `ceems-lake` binary: parse the command line, run the command, report errors.
+
+use std::process::ExitCode;
+
+use ceems_lake_api::cli::{Cli, Command};
+use ceems_lake_api::{cmd, logging};
+use ceems_lake_engine::store::Store;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = logging::init(&cli.global.log_level, &cli.global.log_format) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = Store::open(&cli.global.data, &store_options())?;
+    match &cli.command {
+        Command::Import(c) => cmd::import::run(&store, c).await,
+        Command::Sql(a) => cmd::sql::run(store, a).await,
+        Command::Generate(a) => cmd::generate::run(&store, a).await,
+        Command::Compact(a) => cmd::maintenance::run_compact(&store, a).await,
+        Command::Vacuum(a) => cmd::maintenance::run_vacuum(&store, a).await,
+        Command::Info => cmd::maintenance::run_info(&store).await,
+    }
+}
+
+/// Object store options from the environment (`AWS_*` for S3), read here and passed down.
+fn store_options() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}

@@ -1,0 +1,91 @@
+//! Parquet encoding and decoding of store files.
+
+use std::sync::Arc;
+
+use arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// Rows per row group: small enough that time-window statistics prune well, large enough for
+/// efficient scans.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_enabled(true)
+        .set_created_by(format!("ceems-lake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Encodes batches (all of `schema`) as one Parquet file.
+pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<bytes::Bytes> {
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut w = ArrowWriter::try_new(&mut buf, Arc::clone(schema), Some(writer_properties()))
+        .map_err(|e| Error::parquet("<new file>", e))?;
+    for b in batches {
+        w.write(b).map_err(|e| Error::parquet("<new file>", e))?;
+    }
+    w.close().map_err(|e| Error::parquet("<new file>", e))?;
+    Ok(bytes::Bytes::from(buf))
+}
+
+/// Reads a whole file, or only the named top-level columns.
+pub async fn read(store: &Store, path: &str, columns: Option<&[&str]>) -> Result<Vec<RecordBatch>> {
+    let bytes = store
+        .object_store()
+        .get(&Path::from(path))
+        .await
+        .map_err(|e| Error::storage(path, e))?
+        .bytes()
+        .await
+        .map_err(|e| Error::storage(path, e))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .map_err(|e| Error::parquet(path, e))?
+        .with_batch_size(64 * 1024);
+    if let Some(cols) = columns {
+        let schema = Arc::clone(builder.schema());
+        let indices: Vec<usize> = cols.iter().filter_map(|c| schema.index_of(c).ok()).collect();
+        let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(|e| Error::parquet(path, e))?;
+    reader
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(Error::from)
+}
+
+/// Reshapes `batch` to `target`: columns are matched by name; missing nullable columns become
+/// nulls (files written before a metric key was known lack its column).
+pub fn adapt(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    if batch.schema() == *target {
+        return Ok(batch.clone());
+    }
+    let src = batch.schema();
+    let cols: Vec<ArrayRef> = target
+        .fields()
+        .iter()
+        .map(|f| match src.index_of(f.name()) {
+            Ok(i) => {
+                let c = batch.column(i);
+                if c.data_type() == f.data_type() {
+                    Ok(Arc::clone(c))
+                } else {
+                    arrow::compute::cast(c, f.data_type()).map_err(Error::from)
+                }
+            }
+            Err(_) => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(target), cols)?)
+}

@@ -1,0 +1,483 @@
+//! Atomic commits.
+//!
+//! A [`Transaction`] collects what one commit changes (units to upsert, dimension rows to
+//! upsert, import progress markers) and [`Transaction::commit`] applies it against the newest
+//! version: new data files are written under fresh names, then the next manifest version is
+//! published with put-if-absent. If another writer published that version first, the files of
+//! the attempt are deleted and the whole change is planned again on top of the new version.
+//! A crash at any point leaves the previous version intact; files of an unpublished attempt
+//! are invisible to readers and removed by `vacuum`.
+//!
+//! Units are keyed by `(cluster_id, uuid, started_at_ts)` and the row with the newest
+//! `last_updated_at_ts` wins (an equal one keeps the stored row, so re-importing the same data
+//! changes nothing). A unit's partition — its cluster and the month its start falls in — follows
+//! from its key, so finding a stored version of a unit only ever reads the key columns of the
+//! files of one partition.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
+};
+use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use chrono::Datelike;
+
+use crate::error::{Error, Result};
+use crate::schema::{self, units_col, KeyRegistry, Table};
+use crate::store::manifest::{DataFile, Manifest, Partition, SourceProgress, UnitStats};
+use crate::store::{encode_segment, parquet_io, unique_file_name, Store};
+
+/// How many times a commit is re-planned after losing a race to another writer.
+const MAX_ATTEMPTS: usize = 16;
+
+/// What a commit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitOutcome {
+    /// The published version, or `None` when nothing changed and nothing was published.
+    pub version: Option<u64>,
+    /// Units that did not exist before.
+    pub units_inserted: u64,
+    /// Stored units replaced by a newer version.
+    pub units_replaced: u64,
+    /// Incoming units dropped because the stored version is as new or newer.
+    pub units_unchanged: u64,
+    /// Dimension rows written (users, projects, admin users), when they changed.
+    pub member_rows: u64,
+}
+
+/// One atomic change to the store.
+#[derive(Debug)]
+pub struct Transaction {
+    store: Store,
+    operation: String,
+    units: Vec<RecordBatch>,
+    registry: KeyRegistry,
+    members: BTreeMap<Table, Vec<RecordBatch>>,
+    sources: Vec<(String, SourceProgress)>,
+}
+
+impl Transaction {
+    /// A new, empty transaction; `operation` is recorded in the manifest.
+    pub fn new(store: &Store, operation: impl Into<String>) -> Self {
+        Transaction {
+            store: store.clone(),
+            operation: operation.into(),
+            units: Vec::new(),
+            registry: KeyRegistry::default(),
+            members: BTreeMap::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Upserts units given in the `units` schema of `registry`.
+    pub fn upsert_units(&mut self, batch: RecordBatch, registry: &KeyRegistry) {
+        self.registry.merge(registry);
+        if batch.num_rows() > 0 {
+            self.units.push(batch);
+        }
+    }
+
+    /// Upserts rows of `users`, `projects` or `admin_users`, keyed by `(cluster_id, name)`.
+    pub fn upsert_members(&mut self, table: Table, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.members.entry(table).or_default().push(batch);
+        }
+    }
+
+    /// Records how far an import of `source` got.
+    pub fn set_source_progress(&mut self, source: impl Into<String>, progress: SourceProgress) {
+        self.sources.push((source.into(), progress));
+    }
+
+    /// Rows of units staged in this transaction.
+    pub fn staged_units(&self) -> usize {
+        self.units.iter().map(|b| b.num_rows()).sum()
+    }
+
+    /// Applies the transaction atomically on top of the newest version.
+    pub async fn commit(&self) -> Result<CommitOutcome> {
+        let mut last = None;
+        for attempt in 0..MAX_ATTEMPTS {
+            let base = self.store.load(self.store.latest_version().await?).await?;
+            match self.try_commit(&base).await {
+                Err(Error::CommitConflict { version }) => {
+                    tracing::info!(attempt, version, "commit lost a race, planning again");
+                    last = Some(version);
+                }
+                other => return other,
+            }
+        }
+        Err(Error::CommitConflict {
+            version: last.unwrap_or_default(),
+        })
+    }
+
+    async fn try_commit(&self, base: &Manifest) -> Result<CommitOutcome> {
+        let mut written: Vec<String> = Vec::new();
+        let res = self.plan_and_publish(base, &mut written).await;
+        if res.is_err() {
+            for p in &written {
+                let _ = self.store.delete(p).await;
+            }
+        }
+        res
+    }
+
+    async fn plan_and_publish(&self, base: &Manifest, written: &mut Vec<String>) -> Result<CommitOutcome> {
+        let mut outcome = CommitOutcome::default();
+        let mut registry = base.metric_keys.clone();
+        registry.merge(&self.registry);
+        let schema = schema::units_schema(&registry);
+        let mut tables = base.tables.clone();
+
+        if !self.units.is_empty() {
+            let (removed, added) =
+                upsert_units(&self.store, base, &schema, &self.units, &mut outcome, written).await?;
+            let files = tables.entry(Table::Units).or_default();
+            files.retain(|f| !removed.contains(&f.path));
+            files.extend(added);
+        }
+
+        for (table, batches) in &self.members {
+            if let Some((new_file, rows)) =
+                upsert_members(&self.store, base.files(*table), *table, batches, written).await?
+            {
+                outcome.member_rows += rows;
+                tables.insert(*table, vec![new_file]);
+            }
+        }
+
+        let mut sources = base.sources.clone();
+        for (k, p) in &self.sources {
+            // A re-run of a source that completed before must not mark it incomplete again.
+            if matches!(base.sources.get(k), Some(old) if old.complete && !p.complete) {
+                continue;
+            }
+            sources.insert(k.clone(), p.clone());
+        }
+
+        let data_changed = tables != base.tables;
+        if !data_changed && sources == base.sources {
+            return Ok(outcome);
+        }
+        let m = Manifest {
+            format: crate::store::manifest::MANIFEST_FORMAT,
+            version: base.version + 1,
+            committed_at_ms: chrono::Utc::now().timestamp_millis(),
+            operation: self.operation.clone(),
+            metric_keys: if data_changed { registry } else { base.metric_keys.clone() },
+            tables,
+            sources,
+        };
+        self.store.publish(&m).await?;
+        outcome.version = Some(m.version);
+        Ok(outcome)
+    }
+}
+
+/// Month of a start time (`none` when the unit never started) as a sortable number.
+fn month_number(started_ms: Option<i64>) -> i32 {
+    match started_ms.and_then(chrono::DateTime::from_timestamp_millis) {
+        Some(t) => t.year() * 12 + t.month0() as i32,
+        None => i32::MIN,
+    }
+}
+
+fn month_label(n: i32) -> String {
+    if n == i32::MIN {
+        "none".to_string()
+    } else {
+        format!("{:04}-{:02}", n.div_euclid(12), n.rem_euclid(12) + 1)
+    }
+}
+
+/// Path of a new units file of partition `p`.
+pub(crate) fn units_file_path(p: &Partition) -> String {
+    format!(
+        "units/cluster_id={}/month={}/{}",
+        encode_segment(&p.cluster_id),
+        p.month,
+        unique_file_name()
+    )
+}
+
+struct KeyCols<'a> {
+    cluster: &'a StringArray,
+    uuid: &'a StringArray,
+    started: &'a TimestampMillisecondArray,
+    updated: &'a TimestampMillisecondArray,
+}
+
+fn key_cols(b: &RecordBatch) -> Result<KeyCols<'_>> {
+    let s = b.schema();
+    let col = |name: &str| {
+        s.index_of(name)
+            .map(|i| b.column(i))
+            .map_err(|_| Error::InvalidArgument(format!("units batch lacks column {name}")))
+    };
+    Ok(KeyCols {
+        cluster: col("cluster_id")?.as_string::<i32>(),
+        uuid: col("uuid")?.as_string::<i32>(),
+        started: col("started_at_ts")?.as_primitive::<TimestampMillisecondType>(),
+        updated: col("last_updated_at_ts")?.as_primitive::<TimestampMillisecondType>(),
+    })
+}
+
+fn opt(a: &TimestampMillisecondArray, i: usize) -> Option<i64> {
+    if a.is_null(i) { None } else { Some(a.value(i)) }
+}
+
+async fn upsert_units(
+    store: &Store,
+    base: &Manifest,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    outcome: &mut CommitOutcome,
+    written: &mut Vec<String>,
+) -> Result<(HashSet<String>, Vec<DataFile>)> {
+    let adapted: Vec<RecordBatch> = batches
+        .iter()
+        .map(|b| parquet_io::adapt(b, schema))
+        .collect::<Result<_>>()?;
+    let incoming = concat_batches(schema, &adapted)?;
+    let k = key_cols(&incoming)?;
+
+    // Newest version of each key inside the batch.
+    let mut newest: HashMap<(&str, &str, Option<i64>), usize> = HashMap::with_capacity(incoming.num_rows());
+    for i in 0..incoming.num_rows() {
+        let key = (k.cluster.value(i), k.uuid.value(i), opt(k.started, i));
+        match newest.get_mut(&key) {
+            Some(j) => {
+                outcome.units_unchanged += 1;
+                if opt(k.updated, i) >= opt(k.updated, *j) {
+                    *j = i;
+                }
+            }
+            None => {
+                newest.insert(key, i);
+            }
+        }
+    }
+    let mut by_partition: BTreeMap<(&str, i32), Vec<u32>> = BTreeMap::new();
+    for (&(cluster, _, started), &i) in &newest {
+        by_partition
+            .entry((cluster, month_number(started)))
+            .or_default()
+            .push(i as u32);
+    }
+    drop(newest);
+
+    let mut removed = HashSet::new();
+    let mut added = Vec::new();
+    for ((cluster, month), mut rows) in by_partition {
+        rows.sort_unstable();
+        let partition = Partition {
+            cluster_id: cluster.to_string(),
+            month: month_label(month),
+        };
+        let existing: Vec<&DataFile> = base
+            .files(Table::Units)
+            .iter()
+            .filter(|f| f.partition.as_ref() == Some(&partition))
+            .collect();
+        let mut parts: Vec<RecordBatch> = Vec::new();
+        let keep: Vec<u32> = if existing.is_empty() {
+            rows
+        } else {
+            // Key columns of the stored files of this partition.
+            let mut stored: Vec<RecordBatch> = Vec::with_capacity(existing.len());
+            for f in &existing {
+                let b = parquet_io::read(store, &f.path, Some(&["cluster_id", "uuid", "started_at_ts", "last_updated_at_ts"])).await?;
+                let key_schema = b.first().map(|x| x.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+                stored.push(if b.is_empty() { RecordBatch::new_empty(key_schema) } else { concat_batches(&key_schema, &b)? });
+            }
+            let mut index: HashMap<(&str, Option<i64>), (usize, usize, Option<i64>)> = HashMap::new();
+            let stored_keys: Vec<KeyCols<'_>> = stored.iter().map(key_cols).collect::<Result<_>>()?;
+            for (fi, kc) in stored_keys.iter().enumerate() {
+                for r in 0..kc.uuid.len() {
+                    index.insert((kc.uuid.value(r), opt(kc.started, r)), (fi, r, opt(kc.updated, r)));
+                }
+            }
+            let mut deleted: Vec<Vec<bool>> = stored.iter().map(|b| vec![false; b.num_rows()]).collect();
+            let mut any_deleted = vec![false; stored.len()];
+            let mut keep = Vec::with_capacity(rows.len());
+            for &i in &rows {
+                let i_us = i as usize;
+                match index.get(&(k.uuid.value(i_us), opt(k.started, i_us))) {
+                    None => keep.push(i),
+                    Some(&(fi, r, stored_updated)) => {
+                        if opt(k.updated, i_us) > stored_updated {
+                            deleted[fi][r] = true;
+                            any_deleted[fi] = true;
+                            keep.push(i);
+                            outcome.units_replaced += 1;
+                        } else {
+                            outcome.units_unchanged += 1;
+                        }
+                    }
+                }
+            }
+            // Files that lose rows are rewritten into this partition's new file.
+            for (fi, f) in existing.iter().enumerate() {
+                if !any_deleted[fi] {
+                    continue;
+                }
+                let full = parquet_io::read(store, &f.path, None).await?;
+                let mut offset = 0;
+                for b in full {
+                    let mask: BooleanArray = (0..b.num_rows()).map(|r| Some(!deleted[fi][offset + r])).collect();
+                    offset += b.num_rows();
+                    let kept = filter_record_batch(&b, &mask)?;
+                    parts.push(parquet_io::adapt(&kept, schema)?);
+                }
+                removed.insert(f.path.clone());
+            }
+            keep
+        };
+        let new_rows = keep.len() as u64;
+        if !keep.is_empty() {
+            parts.push(take_record_batch(&incoming, &UInt32Array::from(keep))?);
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        let out = sort_units(&concat_batches(schema, &parts)?)?;
+        let file = write_units_file(store, schema, &partition, &out, written).await?;
+        outcome.units_inserted += new_rows;
+        added.push(file);
+    }
+    // Replacements were counted as inserted rows of the new file; report them separately.
+    outcome.units_inserted -= outcome.units_replaced;
+    Ok((removed, added))
+}
+
+/// Sorts units by end time (running units last), then cluster and uuid, so row-group statistics
+/// prune time windows.
+pub(crate) fn sort_units(b: &RecordBatch) -> Result<RecordBatch> {
+    if b.num_rows() < 2 {
+        return Ok(b.clone());
+    }
+    let cols = vec![
+        SortColumn {
+            values: Arc::clone(b.column(units_col::ENDED_AT_TS)),
+            options: Some(SortOptions { descending: false, nulls_first: false }),
+        },
+        SortColumn {
+            values: Arc::clone(b.column(units_col::UUID)),
+            options: None,
+        },
+    ];
+    let idx = lexsort_to_indices(&cols, None)?;
+    Ok(take_record_batch(b, &idx)?)
+}
+
+/// Writes one units file and describes it.
+pub(crate) async fn write_units_file(
+    store: &Store,
+    schema: &SchemaRef,
+    partition: &Partition,
+    batch: &RecordBatch,
+    written: &mut Vec<String>,
+) -> Result<DataFile> {
+    let path = units_file_path(partition);
+    let bytes = parquet_io::encode(schema, std::slice::from_ref(batch))?;
+    let size = bytes.len() as u64;
+    written.push(path.clone());
+    store.put(&path, bytes).await?;
+    Ok(DataFile {
+        path,
+        rows: batch.num_rows() as u64,
+        bytes: size,
+        partition: Some(partition.clone()),
+        stats: Some(unit_stats(batch)),
+    })
+}
+
+fn min_max(a: &TimestampMillisecondArray) -> Option<(i64, i64)> {
+    Some((arrow::compute::min(a)?, arrow::compute::max(a)?))
+}
+
+/// Value ranges of the time columns of a units batch.
+pub(crate) fn unit_stats(b: &RecordBatch) -> UnitStats {
+    let ts = |i: usize| b.column(i).as_primitive::<TimestampMillisecondType>();
+    UnitStats {
+        started_at_ts: min_max(ts(units_col::STARTED_AT_TS)),
+        ended_at_ts: min_max(ts(units_col::ENDED_AT_TS)),
+        last_updated_at_ts: min_max(ts(units_col::LAST_UPDATED_AT_TS)),
+        running_rows: ts(units_col::ENDED_AT_TS).null_count() as u64,
+    }
+}
+
+/// Merges member rows into a dimension table; returns the new single file when the content
+/// changed.
+async fn upsert_members(
+    store: &Store,
+    files: &[DataFile],
+    table: Table,
+    incoming: &[RecordBatch],
+    written: &mut Vec<String>,
+) -> Result<Option<(DataFile, u64)>> {
+    let schema = match table {
+        Table::Projects => schema::projects_schema(),
+        _ => schema::users_schema(),
+    };
+    let mut existing = Vec::new();
+    for f in files {
+        for b in parquet_io::read(store, &f.path, None).await? {
+            existing.push(parquet_io::adapt(&b, &schema)?);
+        }
+    }
+    let existing = concat_batches(&schema, &existing)?;
+    let new = concat_batches(&schema, incoming.iter().map(|b| parquet_io::adapt(b, &schema)).collect::<Result<Vec<_>>>()?.iter())?;
+
+    // Last incoming row per key wins; stored rows survive when no incoming row has their key.
+    let key = |b: &RecordBatch, i: usize| -> (String, String) {
+        (
+            b.column(1).as_string::<i32>().value(i).to_string(),
+            b.column(3).as_string::<i32>().value(i).to_string(),
+        )
+    };
+    let mut winners: BTreeMap<(String, String), (bool, usize)> = BTreeMap::new();
+    for i in 0..existing.num_rows() {
+        winners.insert(key(&existing, i), (false, i));
+    }
+    for i in 0..new.num_rows() {
+        winners.insert(key(&new, i), (true, i));
+    }
+    let both = concat_batches(&schema, [&existing, &new])?;
+    let offset = existing.num_rows() as u32;
+    let idx: UInt32Array = winners
+        .values()
+        .map(|&(is_new, i)| if is_new { offset + i as u32 } else { i as u32 })
+        .collect();
+    let merged = take_record_batch(&both, &idx)?;
+
+    // Unchanged content (same rows in key order) → nothing to write.
+    let existing_sorted = {
+        let mut order: Vec<usize> = (0..existing.num_rows()).collect();
+        order.sort_by_key(|&i| key(&existing, i));
+        let idx: UInt32Array = order.into_iter().map(|i| i as u32).collect();
+        take_record_batch(&existing, &idx)?
+    };
+    if existing_sorted == merged {
+        return Ok(None);
+    }
+    let path = format!("{}/{}", table.name(), unique_file_name());
+    let bytes = parquet_io::encode(&schema, std::slice::from_ref(&merged))?;
+    let size = bytes.len() as u64;
+    written.push(path.clone());
+    store.put(&path, bytes).await?;
+    let rows = merged.num_rows() as u64;
+    Ok(Some((
+        DataFile {
+            path,
+            rows,
+            bytes: size,
+            partition: None,
+            stats: None,
+        },
+        rows,
+    )))
+}
