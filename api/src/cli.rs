@@ -25,7 +25,12 @@ pub struct GlobalArgs {
     pub data: String,
 
     /// Log level: error, warn, info, debug or trace.
-    #[arg(long = "log.level", global = true, env = "CEEMS_LAKE_LOG_LEVEL", default_value = "info")]
+    #[arg(
+        long = "log.level",
+        global = true,
+        env = "CEEMS_LAKE_LOG_LEVEL",
+        default_value = "info"
+    )]
     pub log_level: String,
 
     /// Log format: logfmt (human-readable lines) or json.

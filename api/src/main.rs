@@ -13,7 +13,10 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -44,7 +47,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Object store options from the environment (`AWS_*` for S3), read here and passed down.
 fn store_options() -> Vec<(String, String)> {
     std::env::vars()
-        .filter(|(k, _)| k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_"))
+        .filter(|(k, _)| {
+            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+        })
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect()
 }

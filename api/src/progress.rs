@@ -20,7 +20,11 @@ impl CliObserver {
     pub fn new(show_bar: bool, rejects: Option<&Path>) -> anyhow::Result<Self> {
         let bar = ProgressBar::with_draw_target(
             None,
-            if show_bar { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() },
+            if show_bar {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
         );
         bar.set_style(
             ProgressStyle::with_template(
@@ -30,9 +34,9 @@ impl CliObserver {
         );
         let (w, to_file): (Box<dyn Write + Send>, bool) = match rejects {
             Some(p) => {
-                let mut f = std::io::BufWriter::new(
-                    std::fs::File::create(p).map_err(|e| anyhow::anyhow!("cannot create rejects file {}: {e}", p.display()))?,
-                );
+                let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| {
+                    anyhow::anyhow!("cannot create rejects file {}: {e}", p.display())
+                })?);
                 writeln!(f, "location\tfield\tvalue\treason")?;
                 (Box::new(f), true)
             }
@@ -70,7 +74,14 @@ impl ImportObserver for CliObserver {
     fn reject(&self, r: &RowReject) {
         let mut w = self.rejects.lock().expect("rejects lock");
         if self.to_file {
-            let _ = writeln!(w, "{}\t{}\t{}\t{}", clean(&r.location), clean(&r.field), clean(&r.value), clean(&r.reason));
+            let _ = writeln!(
+                w,
+                "{}\t{}\t{}\t{}",
+                clean(&r.location),
+                clean(&r.field),
+                clean(&r.value),
+                clean(&r.reason)
+            );
         } else {
             self.bar.suspend(|| {
                 let _ = writeln!(w, "rejected {r}");
@@ -81,7 +92,13 @@ impl ImportObserver for CliObserver {
     fn committed(&self, o: &CommitOutcome) {
         if let Some(v) = o.version {
             self.bar.set_message(format!("version {v}"));
-            tracing::debug!(version = v, inserted = o.units_inserted, replaced = o.units_replaced, unchanged = o.units_unchanged, "committed");
+            tracing::debug!(
+                version = v,
+                inserted = o.units_inserted,
+                replaced = o.units_replaced,
+                unchanged = o.units_unchanged,
+                "committed"
+            );
         }
     }
 

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    ArrayRef, Float64Array, Float64Builder, Int64Array, MapBuilder, MapFieldNames,
-    StringBuilder,
+    ArrayRef, Float64Array, Float64Builder, Int64Array, MapBuilder, MapFieldNames, StringBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -120,16 +119,22 @@ fn bench_groups_accumulator(c: &mut Criterion, data: &Data) {
     group.measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(data.entries));
     let shape = "1M_rows_5_keys_10pct_null_maps_1000_groups";
-    group.bench_function(BenchmarkId::new("sum_metric_map_update_batch", shape), |b| {
-        b.iter(|| {
-            run_groups_accumulator(Box::new(SumMetricMapGroupsAccumulator::new()), data, false)
-        })
-    });
-    group.bench_function(BenchmarkId::new("avg_metric_map_update_batch", shape), |b| {
-        b.iter(|| {
-            run_groups_accumulator(Box::new(AvgMetricMapGroupsAccumulator::new()), data, true)
-        })
-    });
+    group.bench_function(
+        BenchmarkId::new("sum_metric_map_update_batch", shape),
+        |b| {
+            b.iter(|| {
+                run_groups_accumulator(Box::new(SumMetricMapGroupsAccumulator::new()), data, false)
+            })
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new("avg_metric_map_update_batch", shape),
+        |b| {
+            b.iter(|| {
+                run_groups_accumulator(Box::new(AvgMetricMapGroupsAccumulator::new()), data, true)
+            })
+        },
+    );
     group.finish();
 }
 
@@ -158,8 +163,11 @@ fn sql_context(data: &Data) -> SessionContext {
     let config = SessionConfig::new().with_target_partitions(2);
     let mut ctx = SessionContext::new_with_config(config);
     register_all(&mut ctx).unwrap();
-    ctx.register_table("t", Arc::new(MemTable::try_new(schema, partitions).unwrap()))
-        .unwrap();
+    ctx.register_table(
+        "t",
+        Arc::new(MemTable::try_new(schema, partitions).unwrap()),
+    )
+    .unwrap();
     ctx
 }
 

@@ -41,7 +41,11 @@ pub struct SnapshotTable {
 impl SnapshotTable {
     /// A provider over `files`, all readable as `schema`.
     pub fn new(table: Table, schema: SchemaRef, files: Vec<DataFile>) -> Self {
-        SnapshotTable { table, schema, files }
+        SnapshotTable {
+            table,
+            schema,
+            files,
+        }
     }
 }
 
@@ -55,7 +59,10 @@ impl TableProvider for SnapshotTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         // Files are pruned with the manifest and row groups with Parquet statistics, but rows
         // are still filtered above the scan.
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
@@ -84,7 +91,8 @@ impl TableProvider for SnapshotTable {
         let target = state.config().target_partitions().max(1).min(files.len());
         let mut order: Vec<&DataFile> = files;
         order.sort_by(|a, b| b.bytes.cmp(&a.bytes));
-        let mut groups: Vec<(u64, Vec<PartitionedFile>)> = (0..target).map(|_| (0, Vec::new())).collect();
+        let mut groups: Vec<(u64, Vec<PartitionedFile>)> =
+            (0..target).map(|_| (0, Vec::new())).collect();
         for f in order {
             let g = groups
                 .iter_mut()

@@ -239,10 +239,14 @@ impl WeekProfile {
         for h in 0..168 {
             let (day, hour) = (h / 24, h % 24);
             let weekday = [
-                0.35, 0.3, 0.3, 0.3, 0.3, 0.3, 0.35, 0.6, 0.9, 1.0, 1.0, 1.0, 0.85, 0.85, 1.0,
-                1.0, 1.0, 1.0, 0.8, 0.6, 0.6, 0.55, 0.45, 0.4,
+                0.35, 0.3, 0.3, 0.3, 0.3, 0.3, 0.35, 0.6, 0.9, 1.0, 1.0, 1.0, 0.85, 0.85, 1.0, 1.0,
+                1.0, 1.0, 0.8, 0.6, 0.6, 0.55, 0.45, 0.4,
             ][hour];
-            let w = if day < 5 { weekday } else { 0.3 + 0.15 * weekday };
+            let w = if day < 5 {
+                weekday
+            } else {
+                0.3 + 0.15 * weekday
+            };
             cdf[h + 1] = cdf[h] + w;
         }
         let total = cdf[168];
@@ -383,7 +387,11 @@ impl Generator {
 
     /// `(cluster_id, resource_manager)` of every cluster, in order.
     pub fn cluster_ids(&self) -> Vec<(String, &'static str)> {
-        self.pop.clusters.iter().map(|c| (c.id.clone(), c.manager.name())).collect()
+        self.pop
+            .clusters
+            .iter()
+            .map(|c| (c.id.clone(), c.manager.name()))
+            .collect()
     }
 
     /// The next unit, or `None` once `spec.units` were emitted. Units come in start order.
@@ -437,12 +445,18 @@ impl Generator {
         let service_pod = cluster.manager == Manager::K8s && rng.random_bool(0.15);
         let (ui, slot) = if service_pod {
             let p = sample_cdf(&cluster.project_cdf, rng);
-            let ui = cluster.projects[p].service_user.expect("k8s namespaces have a service user");
+            let ui = cluster.projects[p]
+                .service_user
+                .expect("k8s namespaces have a service user");
             (ui as usize, 0)
         } else {
             let ui = sample_cdf(&cluster.user_cdf, rng);
             let n = cluster.users[ui].projects.len();
-            let slot = if n > 1 && rng.random_bool(0.3) { rng.random_range(1..n) } else { 0 };
+            let slot = if n > 1 && rng.random_bool(0.3) {
+                rng.random_range(1..n)
+            } else {
+                0
+            };
             (ui, slot)
         };
         cluster.users[ui].used |= 1 << slot;
@@ -474,7 +488,9 @@ impl Generator {
         if let Some(end) = facts.end_s {
             set_time_with_offset(&mut unit.ended_at, spec.time_zone, end);
         }
-        unit.ignore = facts.end_s.is_some_and(|e| e - facts.start_s < MIN_MONITORED_S);
+        unit.ignore = facts
+            .end_s
+            .is_some_and(|e| e - facts.start_s < MIN_MONITORED_S);
         unit.num_updates = ((tl_last + CYCLE_S - 1).div_euclid(CYCLE_S)
             - facts.start_s.div_euclid(CYCLE_S))
         .max(1);
@@ -634,9 +650,30 @@ const GIB: f64 = 1_073_741_824.0;
 const MIB: f64 = 1_048_576.0;
 
 const SLURM_JOB_NAMES: [&str; 24] = [
-    "bash", "interactive", "jupyter", "run.sh", "job.sh", "submit.sh", "train.py", "infer.py",
-    "md_run", "relax", "scf", "vasp_std", "gmx_mdrun", "lmp", "cp2k", "wrf", "namd2", "python",
-    "snakejob", "nextflow", "sim", "postproc", "preprocess", "eval",
+    "bash",
+    "interactive",
+    "jupyter",
+    "run.sh",
+    "job.sh",
+    "submit.sh",
+    "train.py",
+    "infer.py",
+    "md_run",
+    "relax",
+    "scf",
+    "vasp_std",
+    "gmx_mdrun",
+    "lmp",
+    "cp2k",
+    "wrf",
+    "namd2",
+    "python",
+    "snakejob",
+    "nextflow",
+    "sim",
+    "postproc",
+    "preprocess",
+    "eval",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -730,12 +767,19 @@ fn slurm_unit(
     let last = tl.end_s.unwrap_or(tl.last_update_s);
 
     // Identity and text columns.
-    cluster.next_job_id += if rng.random_bool(0.2) { rng.random_range(2..40) } else { 1 };
+    cluster.next_job_id += if rng.random_bool(0.2) {
+        rng.random_range(2..40)
+    } else {
+        1
+    };
     let job_id = cluster.next_job_id;
     let user = &cluster.users[ui];
     unit.uuid.clear();
     push_display(&mut unit.uuid, job_id);
-    set(&mut unit.name, SLURM_JOB_NAMES[rng.random_range(0..SLURM_JOB_NAMES.len())]);
+    set(
+        &mut unit.name,
+        SLURM_JOB_NAMES[rng.random_range(0..SLURM_JOB_NAMES.len())],
+    );
     if rng.random_bool(0.3) {
         unit.name.push('_');
         push_display(&mut unit.name, rng.random_range(0..1000u32));
@@ -762,7 +806,11 @@ fn slurm_unit(
     set(&mut unit.state, state);
     if state == "CANCELLED" {
         // Mostly by the owner, sometimes by root (an administrator).
-        let by = if rng.random_bool(0.85) { user.unix_uid } else { 0 };
+        let by = if rng.random_bool(0.85) {
+            user.unix_uid
+        } else {
+            0
+        };
         unit.state.push_str(" by ");
         push_display(&mut unit.state, by);
     }
@@ -856,8 +904,20 @@ const GPU_FLAVORS: [(&str, u32, u32, u32, u32, f64); 3] = [
     ("g2.4xlarge", 32, 131072, 400, 4, 0.2),
 ];
 const VM_NAMES: [&str; 14] = [
-    "jupyter", "webserver", "db", "worker", "build", "test", "dev", "analysis", "gitlab-runner",
-    "k8s-node", "notebook", "mlflow", "postgres", "nginx",
+    "jupyter",
+    "webserver",
+    "db",
+    "worker",
+    "build",
+    "test",
+    "dev",
+    "analysis",
+    "gitlab-runner",
+    "k8s-node",
+    "notebook",
+    "mlflow",
+    "postgres",
+    "nginx",
 ];
 
 fn openstack_unit(
@@ -882,14 +942,21 @@ fn openstack_unit(
         CPU_FLAVORS[pick(rng, &CPU_FLAVORS.map(|f| f.5))]
     };
     let (flavor_name, vcpus, ram_mib, disk, vgpus, _) = flavor;
-    let lifetime = if rng.random_bool(0.5) { &dists.vm_short } else { &dists.vm_long };
+    let lifetime = if rng.random_bool(0.5) {
+        &dists.vm_short
+    } else {
+        &dists.vm_long
+    };
     let duration = sample_seconds(lifetime, rng);
     let build = rng.random_range(15..180);
     let tl = timeline(start_s, duration, horizon_s);
     let last = tl.end_s.unwrap_or(tl.last_update_s);
 
     set_uuid_v4(&mut unit.uuid, rng.random(), rng.random());
-    set(&mut unit.name, VM_NAMES[rng.random_range(0..VM_NAMES.len())]);
+    set(
+        &mut unit.name,
+        VM_NAMES[rng.random_range(0..VM_NAMES.len())],
+    );
     unit.name.push('-');
     push_padded(&mut unit.name, rng.random_range(1..100), 2);
     unit.groupname.clear();
@@ -900,7 +967,11 @@ fn openstack_unit(
     // Not deleted: still accounted. Stopped VMs stopped accruing time at their last change.
     let (state, power_state, active_s) = match tl.end_s {
         Some(_) => {
-            let state = if rng.random_bool(0.96) { "DELETED" } else { "SOFT_DELETED" };
+            let state = if rng.random_bool(0.96) {
+                "DELETED"
+            } else {
+                "SOFT_DELETED"
+            };
             (state, "NOSTATE", last - start_s)
         }
         None => {
@@ -958,7 +1029,9 @@ fn openstack_unit(
     t.push_str(power_state);
     t.push_str("\",\"reservation_id\":\"r-");
     for _ in 0..8 {
-        t.push(char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]));
+        t.push(char::from(
+            b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)],
+        ));
     }
     t.push_str("\",\"tags\":[");
     match rng.random::<f64>() {
@@ -983,8 +1056,22 @@ fn openstack_unit(
 }
 
 const POD_APPS: [&str; 16] = [
-    "api", "frontend", "worker", "redis", "postgres", "train", "infer", "etl", "notebook",
-    "scheduler", "ingest", "batch", "indexer", "exporter", "webhook", "builder",
+    "api",
+    "frontend",
+    "worker",
+    "redis",
+    "postgres",
+    "train",
+    "infer",
+    "etl",
+    "notebook",
+    "scheduler",
+    "ingest",
+    "batch",
+    "indexer",
+    "exporter",
+    "webhook",
+    "builder",
 ];
 /// Characters of k8s generated name suffixes.
 const POD_SUFFIX: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -1022,7 +1109,11 @@ fn k8s_unit(
         (c, c * 4.0 * GIB, 0)
     };
     let duration = sample_seconds(
-        if service { &dists.pod_service } else { &dists.pod_job },
+        if service {
+            &dists.pod_service
+        } else {
+            &dists.pod_job
+        },
         rng,
     );
     let pending = rng.random_range(1..20);
@@ -1036,12 +1127,16 @@ fn k8s_unit(
     unit.name.push('-');
     if service {
         for _ in 0..10 {
-            unit.name.push(char::from(POD_SUFFIX[rng.random_range(0..POD_SUFFIX.len())]));
+            unit.name.push(char::from(
+                POD_SUFFIX[rng.random_range(0..POD_SUFFIX.len())],
+            ));
         }
         unit.name.push('-');
     }
     for _ in 0..5 {
-        unit.name.push(char::from(POD_SUFFIX[rng.random_range(0..POD_SUFFIX.len())]));
+        unit.name.push(char::from(
+            POD_SUFFIX[rng.random_range(0..POD_SUFFIX.len())],
+        ));
     }
     unit.groupname.clear();
     unit.created_at_ts = created_s * 1000;
@@ -1136,13 +1231,7 @@ fn emission_factors(rng: &mut StdRng, s: i64) -> (f64, f64, f64) {
 }
 
 /// The thirteen metric maps of a unit.
-fn fill_metrics(
-    rng: &mut StdRng,
-    d: &Dists,
-    network: bool,
-    f: &Facts,
-    metrics: &mut [String; 13],
-) {
+fn fill_metrics(rng: &mut StdRng, d: &Dists, network: bool, f: &Facts, metrics: &mut [String; 13]) {
     let t = f.active_s;
     MetricMapWriter::new(&mut metrics[0])
         .entry("alloc_cpumemtime", f.cpumem_factor * t)
@@ -1172,22 +1261,34 @@ fn fill_metrics(
     let noise: f64 = rng.sample(StandardNormal);
     let cpu_usage = (f.cpu_efficiency + 12.0 * noise).clamp(0.5, 100.0);
     let cpu_mem_usage = (rng.random_range(5.0..60.0) + 0.3 * cpu_usage).min(100.0);
-    MetricMapWriter::new(&mut metrics[1]).entry("global", cpu_usage).finish();
-    MetricMapWriter::new(&mut metrics[2]).entry("global", cpu_mem_usage).finish();
+    MetricMapWriter::new(&mut metrics[1])
+        .entry("global", cpu_usage)
+        .finish();
+    MetricMapWriter::new(&mut metrics[2])
+        .entry("global", cpu_mem_usage)
+        .finish();
     // ~3 W per core idle, ~12 W at full load.
     let cpu_kwh = f.cpus * (3.0 + 9.0 * cpu_usage / 100.0) * hours / 1_000.0;
-    MetricMapWriter::new(&mut metrics[3]).entry("total", cpu_kwh).finish();
+    MetricMapWriter::new(&mut metrics[3])
+        .entry("total", cpu_kwh)
+        .finish();
     emissions(&mut metrics[4], cpu_kwh);
 
     if f.gpus > 0.0 {
         let noise: f64 = rng.sample(StandardNormal);
         let gpu_usage = (f.gpu_efficiency + 15.0 * noise).clamp(0.0, 100.0);
         let gpu_mem_usage = (0.6 * gpu_usage + rng.random_range(5.0..40.0)).min(100.0);
-        MetricMapWriter::new(&mut metrics[5]).entry("global", gpu_usage).finish();
-        MetricMapWriter::new(&mut metrics[6]).entry("global", gpu_mem_usage).finish();
+        MetricMapWriter::new(&mut metrics[5])
+            .entry("global", gpu_usage)
+            .finish();
+        MetricMapWriter::new(&mut metrics[6])
+            .entry("global", gpu_mem_usage)
+            .finish();
         // ~60 W idle, ~400 W at full load per GPU.
         let gpu_kwh = f.gpus * (60.0 + 340.0 * gpu_usage / 100.0) * hours / 1_000.0;
-        MetricMapWriter::new(&mut metrics[7]).entry("total", gpu_kwh).finish();
+        MetricMapWriter::new(&mut metrics[7])
+            .entry("total", gpu_kwh)
+            .finish();
         emissions(&mut metrics[8], gpu_kwh);
     } else {
         for m in &mut metrics[5..9] {
@@ -1206,7 +1307,10 @@ fn fill_metrics(
     let io = |buf: &mut String, rng: &mut StdRng| {
         let bytes = (scale * d.io_rate.sample(rng).min(5e7)).round();
         let requests = (bytes / d.io_request.sample(rng)).round().max(1.0);
-        MetricMapWriter::new(buf).entry("bytes", bytes).entry("requests", requests).finish();
+        MetricMapWriter::new(buf)
+            .entry("bytes", bytes)
+            .entry("requests", requests)
+            .finish();
     };
     io(&mut metrics[9], rng);
     io(&mut metrics[10], rng);
@@ -1225,4 +1329,3 @@ fn fill_metrics(
         set(&mut metrics[12], "{}");
     }
 }
-

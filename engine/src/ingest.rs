@@ -30,7 +30,11 @@ pub struct RowReject {
 
 impl std::fmt::Display for RowReject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: field {}: {} (value {:?})", self.location, self.field, self.reason, self.value)
+        write!(
+            f,
+            "{}: field {}: {} (value {:?})",
+            self.location, self.field, self.reason, self.value
+        )
     }
 }
 

@@ -7,7 +7,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::session::{build_session, SessionSettings};
+use crate::session::{SessionSettings, build_session};
 use crate::store::{Snapshot, Store};
 
 /// A store and a query session over one snapshot of it, refreshable.

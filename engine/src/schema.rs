@@ -265,7 +265,12 @@ pub enum Table {
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [Table::Units, Table::Users, Table::Projects, Table::AdminUsers];
+    pub const ALL: [Table; 4] = [
+        Table::Units,
+        Table::Users,
+        Table::Projects,
+        Table::AdminUsers,
+    ];
 
     /// SQL name of the table.
     pub fn name(self) -> &'static str {
@@ -306,7 +311,11 @@ mod tests {
         }
         assert!(!r.register(1, "one_too_many"));
         let schema = units_schema(&r);
-        assert!(schema.field_with_name("total_time_seconds__walltime").is_ok());
+        assert!(
+            schema
+                .field_with_name("total_time_seconds__walltime")
+                .is_ok()
+        );
         assert!(schema.field_with_name("avg_cpu_usage__overflow").is_ok());
         assert_eq!(
             schema.fields().len(),

@@ -12,7 +12,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use url::Url;
 
 use crate::catalog::metric_map::{metric_map_udf, units_view};
-use crate::catalog::{SnapshotTable, STORE_URL};
+use crate::catalog::{STORE_URL, SnapshotTable};
 use crate::error::Result;
 use crate::schema::{self, Table};
 use crate::store::Snapshot;

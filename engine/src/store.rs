@@ -32,7 +32,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("location", &self.location).finish()
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish()
     }
 }
 
@@ -252,3 +254,6 @@ pub(crate) fn encode_segment(s: &str) -> String {
 fn hex_of(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02X}")).collect()
 }
+
+#[cfg(test)]
+mod tests;

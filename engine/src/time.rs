@@ -18,9 +18,11 @@ impl DataTz {
         if s.is_empty() || s == "Local" {
             return Ok(DataTz::Local);
         }
-        s.parse::<Tz>()
-            .map(DataTz::Iana)
-            .map_err(|_| format!("unknown time zone {s:?} (expected an IANA name such as Europe/Paris, UTC or Local)"))
+        s.parse::<Tz>().map(DataTz::Iana).map_err(|_| {
+            format!(
+                "unknown time zone {s:?} (expected an IANA name such as Europe/Paris, UTC or Local)"
+            )
+        })
     }
 
     /// Name as written in configuration.
@@ -47,7 +49,9 @@ impl DataTz {
 
     /// The UTC offset of this zone at `ms`.
     pub fn offset_at(&self, ms: i64) -> FixedOffset {
-        let utc = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default().naive_utc();
+        let utc = DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .naive_utc();
         match self {
             DataTz::Local => chrono::Local.offset_from_utc_datetime(&utc).fix(),
             DataTz::Iana(tz) => tz.offset_from_utc_datetime(&utc).fix(),
@@ -125,7 +129,10 @@ mod tests {
     #[test]
     fn offset_strings_use_their_own_offset() {
         let tz = DataTz::parse("UTC").unwrap();
-        assert_eq!(parse_ceems_time("2022-02-21T14:37:02+0100", tz), Some(1_645_450_622_000));
+        assert_eq!(
+            parse_ceems_time("2022-02-21T14:37:02+0100", tz),
+            Some(1_645_450_622_000)
+        );
     }
 
     #[test]
@@ -142,8 +149,14 @@ mod tests {
     #[test]
     fn render_round_trips() {
         let paris = DataTz::parse("Europe/Paris").unwrap();
-        assert_eq!(render_ceems_time(1_645_450_622_000, paris), "2022-02-21T14:37:02+0100");
-        assert_eq!(render_ceems_naive(1_645_450_622_000, paris), "2022-02-21T14:37:02");
+        assert_eq!(
+            render_ceems_time(1_645_450_622_000, paris),
+            "2022-02-21T14:37:02+0100"
+        );
+        assert_eq!(
+            render_ceems_naive(1_645_450_622_000, paris),
+            "2022-02-21T14:37:02"
+        );
         assert_eq!(render_elapsed(2962), "00:49:22");
         assert_eq!(render_elapsed(90_061), "1-01:01:01");
     }

@@ -50,8 +50,8 @@ mod tests;
 
 pub use avg_metric_map::{AvgMetricMap, AvgMetricMapAccumulator, AvgMetricMapGroupsAccumulator};
 pub use map_state::{
-    METRIC_MAP_ENTRIES_FIELD, METRIC_MAP_KEY_FIELD, METRIC_MAP_VALUE_FIELD,
-    metric_map_data_type, metric_map_entries_field,
+    METRIC_MAP_ENTRIES_FIELD, METRIC_MAP_KEY_FIELD, METRIC_MAP_VALUE_FIELD, metric_map_data_type,
+    metric_map_entries_field,
 };
 pub use sum_metric_map::{SumMetricMap, SumMetricMapAccumulator, SumMetricMapGroupsAccumulator};
 
@@ -102,7 +102,8 @@ mod registry_tests {
     fn names_and_aliases_do_not_repeat() {
         let mut seen = HashSet::new();
         for udaf in all_udafs() {
-            for name in std::iter::once(udaf.name()).chain(udaf.aliases().iter().map(|a| a.as_str()))
+            for name in
+                std::iter::once(udaf.name()).chain(udaf.aliases().iter().map(|a| a.as_str()))
             {
                 assert!(seen.insert(name.to_string()), "name {name} repeats");
             }

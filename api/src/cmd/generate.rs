@@ -1,7 +1,7 @@
 //! `ceems-lake generate`
 
 use anyhow::Context;
-use ceems_lake_engine::generate::{write_ceems_sqlite, GenerateSpec};
+use ceems_lake_engine::generate::{GenerateSpec, write_ceems_sqlite};
 use ceems_lake_engine::ingest::generated::generate_into_store;
 use ceems_lake_engine::store::Store;
 

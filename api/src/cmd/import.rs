@@ -1,7 +1,7 @@
 //! `ceems-lake import …`
 
 use anyhow::Context;
-use ceems_lake_engine::ingest::{ceems_sqlite, ImportOptions, ImportSummary};
+use ceems_lake_engine::ingest::{ImportOptions, ImportSummary, ceems_sqlite};
 use ceems_lake_engine::store::Store;
 use ceems_lake_engine::time::DataTz;
 
@@ -44,17 +44,33 @@ pub fn report(s: &ImportSummary, elapsed: std::time::Duration, rejects: Option<&
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!("rows read:        {}", s.rows_read);
     if s.rows_resumed > 0 {
-        println!("rows resumed:     {} (committed by an earlier run)", s.rows_resumed);
+        println!(
+            "rows resumed:     {} (committed by an earlier run)",
+            s.rows_resumed
+        );
     }
     println!("units inserted:   {}", s.units_inserted);
-    println!("units replaced:   {} (newer version of a stored unit)", s.units_replaced);
-    println!("units unchanged:  {} (already stored, same or newer)", s.units_unchanged);
-    println!("rows rejected:    {}{}", s.rows_rejected, match (s.rows_rejected, rejects) {
-        (0, _) => String::new(),
-        (_, Some(p)) => format!(" (see {})", p.display()),
-        (_, None) => " (listed above)".to_string(),
-    });
-    println!("users: {}  projects: {}  admin users: {}", s.users, s.projects, s.admin_users);
+    println!(
+        "units replaced:   {} (newer version of a stored unit)",
+        s.units_replaced
+    );
+    println!(
+        "units unchanged:  {} (already stored, same or newer)",
+        s.units_unchanged
+    );
+    println!(
+        "rows rejected:    {}{}",
+        s.rows_rejected,
+        match (s.rows_rejected, rejects) {
+            (0, _) => String::new(),
+            (_, Some(p)) => format!(" (see {})", p.display()),
+            (_, None) => " (listed above)".to_string(),
+        }
+    );
+    println!(
+        "users: {}  projects: {}  admin users: {}",
+        s.users, s.projects, s.admin_users
+    );
     match (s.versions.first(), s.versions.last()) {
         (Some(a), Some(b)) if a == b => println!("committed version {a}"),
         (Some(a), Some(b)) => println!("committed versions {a}..{b}"),

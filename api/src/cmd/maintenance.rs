@@ -1,8 +1,8 @@
 //! `ceems-lake compact | vacuum | info`
 
-use ceems_lake_engine::schema::{Table, METRIC_MAPS};
-use ceems_lake_engine::store::maintenance::{compact, vacuum};
+use ceems_lake_engine::schema::{METRIC_MAPS, Table};
 use ceems_lake_engine::store::Store;
+use ceems_lake_engine::store::maintenance::{compact, vacuum};
 
 use crate::cli::{CompactArgs, VacuumArgs};
 
@@ -19,7 +19,12 @@ pub async fn run_compact(store: &Store, a: &CompactArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run_vacuum(store: &Store, a: &VacuumArgs) -> anyhow::Result<()> {
-    let o = vacuum(store, a.keep_versions, std::time::Duration::from_secs(a.min_age_seconds)).await?;
+    let o = vacuum(
+        store,
+        a.keep_versions,
+        std::time::Duration::from_secs(a.min_age_seconds),
+    )
+    .await?;
     println!(
         "deleted {} files ({} bytes) and {} old manifests; {} live files kept",
         o.files_deleted, o.bytes_deleted, o.manifests_deleted, o.files_kept
@@ -39,7 +44,13 @@ pub async fn run_info(store: &Store) -> anyhow::Result<()> {
     for t in Table::ALL {
         let files = m.files(t);
         let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-        println!("{:<12} {:>12} rows {:>6} files {:>12} bytes", t.name(), m.rows(t), files.len(), bytes);
+        println!(
+            "{:<12} {:>12} rows {:>6} files {:>12} bytes",
+            t.name(),
+            m.rows(t),
+            files.len(),
+            bytes
+        );
     }
     for (i, map) in METRIC_MAPS.iter().enumerate() {
         let keys = m.metric_keys.keys_of(i);

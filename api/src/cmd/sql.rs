@@ -4,9 +4,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Context;
+use ceems_lake_engine::Lake;
 use ceems_lake_engine::session::SessionSettings;
 use ceems_lake_engine::store::Store;
-use ceems_lake_engine::Lake;
 use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 
@@ -15,7 +15,9 @@ use crate::cli::{OutputFormat, SqlArgs};
 pub async fn run(store: Store, a: &SqlArgs) -> anyhow::Result<()> {
     let lake = Lake::open(store, SessionSettings::default()).await?;
     if a.format == OutputFormat::Parquet && a.output.is_none() && std::io::stdout().is_terminal() {
-        anyhow::bail!("--format parquet writes binary data: give --output FILE or redirect standard output");
+        anyhow::bail!(
+            "--format parquet writes binary data: give --output FILE or redirect standard output"
+        );
     }
     let mut out: Box<dyn Write + Send> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
@@ -44,7 +46,11 @@ pub async fn run(store: Store, a: &SqlArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn repl(lake: &Lake, format: OutputFormat, out: &mut Box<dyn Write + Send>) -> anyhow::Result<()> {
+async fn repl(
+    lake: &Lake,
+    format: OutputFormat,
+    out: &mut Box<dyn Write + Send>,
+) -> anyhow::Result<()> {
     eprintln!(
         "ceems-lake SQL on {} (version {}). Tables: units, users, projects, admin_users. End statements with ';', \\q to quit.",
         lake.store().location(),
@@ -53,7 +59,14 @@ async fn repl(lake: &Lake, format: OutputFormat, out: &mut Box<dyn Write + Send>
     let stdin = std::io::stdin();
     let mut buf = String::new();
     loop {
-        eprint!("{}", if buf.is_empty() { "ceems-lake> " } else { "       ...> " });
+        eprint!(
+            "{}",
+            if buf.is_empty() {
+                "ceems-lake> "
+            } else {
+                "       ...> "
+            }
+        );
         let mut line = String::new();
         if stdin.lock().read_line(&mut line)? == 0 {
             eprintln!();
@@ -125,9 +138,15 @@ pub fn split_statements(text: &str) -> Vec<String> {
 }
 
 /// Runs one statement and writes its result; returns the row count.
-async fn execute(lake: &Lake, query: &str, format: OutputFormat, out: &mut Box<dyn Write + Send>) -> anyhow::Result<usize> {
+async fn execute(
+    lake: &Lake,
+    query: &str,
+    format: OutputFormat,
+    out: &mut Box<dyn Write + Send>,
+) -> anyhow::Result<usize> {
     let df = lake.sql_read_only(query).await?;
-    let schema: Arc<datafusion::arrow::datatypes::Schema> = Arc::new(df.schema().as_arrow().clone());
+    let schema: Arc<datafusion::arrow::datatypes::Schema> =
+        Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await?;
     let mut rows = 0usize;
     match format {
@@ -141,10 +160,16 @@ async fn execute(lake: &Lake, query: &str, format: OutputFormat, out: &mut Box<d
             if batches.is_empty() {
                 batches.push(RecordBatch::new_empty(Arc::clone(&schema)));
             }
-            writeln!(out, "{}", datafusion::arrow::util::pretty::pretty_format_batches(&batches)?)?;
+            writeln!(
+                out,
+                "{}",
+                datafusion::arrow::util::pretty::pretty_format_batches(&batches)?
+            )?;
         }
         OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             let mut wrote = false;
             while let Some(b) = stream.next().await {
                 let b = b?;

@@ -8,14 +8,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Builder, MapArray, MapBuilder, MapFieldNames, StringBuilder};
-use arrow::datatypes::{DataType, Float64Type};
-use datafusion::common::{exec_err, plan_err, Result as DfResult, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, MapArray, MapBuilder, MapFieldNames, StringBuilder,
 };
-use datafusion::prelude::{col, lit, Expr};
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::common::{Result as DfResult, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
+    Signature, Volatility,
+};
+use datafusion::prelude::{Expr, col, lit};
 
 use crate::schema::{self, KeyRegistry, METRIC_MAPS};
 
@@ -52,7 +54,9 @@ impl ScalarUDFImpl for MetricMapFn {
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
         if args.is_empty() || args.len() % 2 == 0 {
-            return plan_err!("metric_map(overflow, key, value, ...) takes an odd number of arguments");
+            return plan_err!(
+                "metric_map(overflow, key, value, ...) takes an odd number of arguments"
+            );
         }
         Ok(schema::metric_map_type())
     }
@@ -148,7 +152,13 @@ pub fn units_view(scan: LogicalPlanBuilder, registry: &KeyRegistry) -> DfResult<
     let mut exprs: Vec<Expr> = stored
         .fields()
         .iter()
-        .filter(|f| !f.name().ends_with(&format!("{}{}", schema::FLAT_SEPARATOR, schema::OVERFLOW_SUFFIX)))
+        .filter(|f| {
+            !f.name().ends_with(&format!(
+                "{}{}",
+                schema::FLAT_SEPARATOR,
+                schema::OVERFLOW_SUFFIX
+            ))
+        })
         .map(|f| col(f.name()))
         .collect();
     for (i, map) in METRIC_MAPS.iter().enumerate() {

@@ -41,7 +41,9 @@ fn ts_value(v: &ScalarValue) -> Option<i64> {
 
 fn string_value(v: &ScalarValue) -> Option<&str> {
     match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)) => Some(s),
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::Utf8View(Some(s))
+        | ScalarValue::LargeUtf8(Some(s)) => Some(s),
         _ => None,
     }
 }
@@ -108,7 +110,8 @@ fn may_match(e: &Expr, file: &DataFile) -> bool {
         Expr::Between(b) if !b.negated => {
             match (column_name(&b.expr), literal(&b.low), literal(&b.high)) {
                 (Some(c), Some(lo), Some(hi)) => {
-                    compare_may_match(file, c, Operator::GtEq, lo) && compare_may_match(file, c, Operator::LtEq, hi)
+                    compare_may_match(file, c, Operator::GtEq, lo)
+                        && compare_may_match(file, c, Operator::LtEq, hi)
                 }
                 _ => true,
             }
@@ -121,7 +124,11 @@ fn may_match(e: &Expr, file: &DataFile) -> bool {
             None => true,
         },
         Expr::IsNull(inner) => match column_name(inner) {
-            Some("ended_at_ts") => file.stats.as_ref().map(|s| s.running_rows > 0).unwrap_or(true),
+            Some("ended_at_ts") => file
+                .stats
+                .as_ref()
+                .map(|s| s.running_rows > 0)
+                .unwrap_or(true),
             _ => true,
         },
         _ => true,
@@ -139,7 +146,10 @@ mod tests {
             path: "x".into(),
             rows: 10,
             bytes: 1,
-            partition: Some(Partition { cluster_id: "slurm-0".into(), month: "2024-01".into() }),
+            partition: Some(Partition {
+                cluster_id: "slurm-0".into(),
+                month: "2024-01".into(),
+            }),
             stats: Some(UnitStats {
                 started_at_ts: Some((100, 200)),
                 ended_at_ts: Some((150, 300)),
@@ -150,7 +160,10 @@ mod tests {
     }
 
     fn ts(v: i64) -> Expr {
-        lit(ScalarValue::TimestampMillisecond(Some(v), Some("UTC".into())))
+        lit(ScalarValue::TimestampMillisecond(
+            Some(v),
+            Some("UTC".into()),
+        ))
     }
 
     #[test]
@@ -160,12 +173,20 @@ mod tests {
         assert!(!file_may_match(&[col("ended_at_ts").gt(ts(300))], &f));
         assert!(!file_may_match(&[col("ended_at_ts").lt(ts(150))], &f));
         assert!(file_may_match(&[ts(150).gt_eq(col("ended_at_ts"))], &f));
-        assert!(!file_may_match(&[col("ended_at_ts").between(ts(0), ts(100))], &f));
+        assert!(!file_may_match(
+            &[col("ended_at_ts").between(ts(0), ts(100))],
+            &f
+        ));
         assert!(!file_may_match(&[col("ended_at_ts").is_null()], &f));
         // Only nulls in last_updated_at_ts: no comparison matches.
         assert!(!file_may_match(&[col("last_updated_at_ts").gt(ts(0))], &f));
         // OR keeps the file when one side may match.
-        assert!(file_may_match(&[col("ended_at_ts").gt(ts(1000)).or(col("ended_at_ts").lt(ts(200)))], &f));
+        assert!(file_may_match(
+            &[col("ended_at_ts")
+                .gt(ts(1000))
+                .or(col("ended_at_ts").lt(ts(200)))],
+            &f
+        ));
     }
 
     #[test]
@@ -173,8 +194,14 @@ mod tests {
         let f = file();
         assert!(file_may_match(&[col("cluster_id").eq(lit("slurm-0"))], &f));
         assert!(!file_may_match(&[col("cluster_id").eq(lit("os-0"))], &f));
-        assert!(!file_may_match(&[col("cluster_id").in_list(vec![lit("a"), lit("b")], false)], &f));
-        assert!(file_may_match(&[col("cluster_id").in_list(vec![lit("a"), lit("slurm-0")], false)], &f));
+        assert!(!file_may_match(
+            &[col("cluster_id").in_list(vec![lit("a"), lit("b")], false)],
+            &f
+        ));
+        assert!(file_may_match(
+            &[col("cluster_id").in_list(vec![lit("a"), lit("slurm-0")], false)],
+            &f
+        ));
         assert!(file_may_match(&[col("username").eq(lit("x"))], &f));
     }
 }

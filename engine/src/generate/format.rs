@@ -9,7 +9,9 @@ use chrono_tz::Tz;
 
 /// UTC offset of `tz` at Unix second `s`, in seconds east of UTC.
 pub(super) fn offset_seconds(tz: Tz, s: i64) -> i32 {
-    let utc = DateTime::from_timestamp(s, 0).unwrap_or_default().naive_utc();
+    let utc = DateTime::from_timestamp(s, 0)
+        .unwrap_or_default()
+        .naive_utc();
     tz.offset_from_utc_datetime(&utc).fix().local_minus_utc()
 }
 

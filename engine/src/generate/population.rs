@@ -116,13 +116,69 @@ pub(super) struct Population {
 }
 
 const SURNAMES: [&str; 64] = [
-    "martin", "bernard", "dubois", "thomas", "robert", "richard", "petit", "durand", "leroy",
-    "moreau", "simon", "laurent", "lefebvre", "michel", "garcia", "david", "bertrand", "roux",
-    "vincent", "fournier", "morel", "girard", "mercier", "dupont", "lambert", "bonnet", "legrand",
-    "garnier", "faure", "rousseau", "blanc", "guerin", "muller", "henry", "perrin", "morin",
-    "mathieu", "clement", "gauthier", "fontaine", "chevalier", "robin", "masson", "nguyen",
-    "smith", "jones", "brown", "wilson", "taylor", "schmidt", "schneider", "fischer", "weber",
-    "rossi", "russo", "ferrari", "kumar", "singh", "wang", "zhang", "tanaka", "suzuki", "novak",
+    "martin",
+    "bernard",
+    "dubois",
+    "thomas",
+    "robert",
+    "richard",
+    "petit",
+    "durand",
+    "leroy",
+    "moreau",
+    "simon",
+    "laurent",
+    "lefebvre",
+    "michel",
+    "garcia",
+    "david",
+    "bertrand",
+    "roux",
+    "vincent",
+    "fournier",
+    "morel",
+    "girard",
+    "mercier",
+    "dupont",
+    "lambert",
+    "bonnet",
+    "legrand",
+    "garnier",
+    "faure",
+    "rousseau",
+    "blanc",
+    "guerin",
+    "muller",
+    "henry",
+    "perrin",
+    "morin",
+    "mathieu",
+    "clement",
+    "gauthier",
+    "fontaine",
+    "chevalier",
+    "robin",
+    "masson",
+    "nguyen",
+    "smith",
+    "jones",
+    "brown",
+    "wilson",
+    "taylor",
+    "schmidt",
+    "schneider",
+    "fischer",
+    "weber",
+    "rossi",
+    "russo",
+    "ferrari",
+    "kumar",
+    "singh",
+    "wang",
+    "zhang",
+    "tanaka",
+    "suzuki",
+    "novak",
     "kowalski",
 ];
 
@@ -130,10 +186,38 @@ const INITIALS: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
 
 /// Research domains; project names and unix groups derive from them.
 pub(super) const DOMAINS: [&str; 32] = [
-    "astro", "bioinfo", "chem", "climate", "cfd", "genomics", "hep", "ml", "nlp", "materials",
-    "neuro", "fusion", "seismo", "ocean", "quantum", "optics", "robotics", "vision", "epidem",
-    "finance", "linguist", "mathphys", "nuclear", "plasma", "polymer", "proteomics", "geo",
-    "hydro", "aero", "energy", "cosmo", "imaging",
+    "astro",
+    "bioinfo",
+    "chem",
+    "climate",
+    "cfd",
+    "genomics",
+    "hep",
+    "ml",
+    "nlp",
+    "materials",
+    "neuro",
+    "fusion",
+    "seismo",
+    "ocean",
+    "quantum",
+    "optics",
+    "robotics",
+    "vision",
+    "epidem",
+    "finance",
+    "linguist",
+    "mathphys",
+    "nuclear",
+    "plasma",
+    "polymer",
+    "proteomics",
+    "geo",
+    "hydro",
+    "aero",
+    "energy",
+    "cosmo",
+    "imaging",
 ];
 
 const NAMESPACE_ENVS: [&str; 4] = ["dev", "prod", "staging", "ci"];
@@ -204,8 +288,10 @@ impl Population {
     /// Builds `clusters` clusters sized for `units` units in total.
     pub(super) fn new(rng: &mut StdRng, clusters: u32, units: u64) -> Population {
         let managers: Vec<Manager> = (0..clusters).map(Manager::of_cluster).collect();
-        let weights: Vec<f64> =
-            managers.iter().map(|m| m.unit_weight() * rng.random_range(0.6..1.4)).collect();
+        let weights: Vec<f64> = managers
+            .iter()
+            .map(|m| m.unit_weight() * rng.random_range(0.6..1.4))
+            .collect();
         let total_weight: f64 = weights.iter().sum();
         let sizes: Vec<(usize, usize)> = weights
             .iter()
@@ -227,7 +313,15 @@ impl Population {
                 let kind = manager as usize;
                 let id = format!("{}-{}", manager.cluster_prefix(), per_kind[kind]);
                 per_kind[kind] += 1;
-                build_cluster(rng, id, manager, people, projects, person_pool, project_pool)
+                build_cluster(
+                    rng,
+                    id,
+                    manager,
+                    people,
+                    projects,
+                    person_pool,
+                    project_pool,
+                )
             })
             .collect();
         let mut acc = 0.0;

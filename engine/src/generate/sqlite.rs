@@ -173,7 +173,11 @@ pub fn write_ceems_sqlite(
     let display = path.display().to_string();
     // `create_new` makes the refusal atomic: no other writer can slip in between a check and
     // the open.
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
         Ok(file) => drop(file),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Error::InvalidArgument(format!(

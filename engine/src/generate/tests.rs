@@ -74,7 +74,10 @@ fn invalid_specs_are_rejected() {
         },
     ];
     for s in bad {
-        assert!(matches!(s.validate(), Err(Error::InvalidArgument(_))), "{s:?}");
+        assert!(
+            matches!(s.validate(), Err(Error::InvalidArgument(_))),
+            "{s:?}"
+        );
     }
     assert!(GenerateSpec::default().validate().is_ok());
 }
@@ -86,15 +89,25 @@ fn units_start_in_order_within_the_span() {
     let begin = s.end_ms - (s.years * 365.25 * 86_400_000.0) as i64;
     let mut previous = i64::MIN;
     for u in &units {
-        assert!(u.started_at_ts >= previous, "unit {} starts before its predecessor", u.id);
+        assert!(
+            u.started_at_ts >= previous,
+            "unit {} starts before its predecessor",
+            u.id
+        );
         previous = u.started_at_ts;
         assert!(u.started_at_ts >= begin - 1000 && u.started_at_ts < s.end_ms);
         assert!(u.created_at_ts <= u.started_at_ts);
     }
     // Load grows: the last third of the span has more starts than the first.
     let third = (s.end_ms - begin) / 3;
-    let early = units.iter().filter(|u| u.started_at_ts < begin + third).count();
-    let late = units.iter().filter(|u| u.started_at_ts >= s.end_ms - third).count();
+    let early = units
+        .iter()
+        .filter(|u| u.started_at_ts < begin + third)
+        .count();
+    let late = units
+        .iter()
+        .filter(|u| u.started_at_ts >= s.end_ms - third)
+        .count();
     assert!(late > early, "early {early}, late {late}");
     // SLURM job ids increase per cluster.
     let mut last_job: HashMap<&str, u64> = HashMap::new();
@@ -143,11 +156,21 @@ const UNITS_COLUMNS: [(&str, &str, Option<&str>); 34] = [
     ("last_updated_at", "TEXT", None),
 ];
 
-const MEMBER_COLUMNS: [&str; 8] =
-    ["id", "uid", "cluster_id", "resource_manager", "name", "MEMBERS", "tags", "last_updated_at"];
+const MEMBER_COLUMNS: [&str; 8] = [
+    "id",
+    "uid",
+    "cluster_id",
+    "resource_manager",
+    "name",
+    "MEMBERS",
+    "tags",
+    "last_updated_at",
+];
 
 fn columns(conn: &Connection, table: &str) -> Vec<(String, String, Option<String>)> {
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})")).unwrap();
+    let mut stmt = conn
+        .prepare(&format!("PRAGMA table_info({table})"))
+        .unwrap();
     stmt.query_map([], |r| Ok((r.get(1)?, r.get(2)?, r.get(4)?)))
         .unwrap()
         .map(|r| r.unwrap())
@@ -156,16 +179,28 @@ fn columns(conn: &Connection, table: &str) -> Vec<(String, String, Option<String
 
 fn indexes(conn: &Connection) -> BTreeSet<(String, String, bool)> {
     let mut out = BTreeSet::new();
-    for table in ["schema_migrations", "units", "usage", "users", "projects", "admin_users"] {
-        let mut stmt = conn.prepare(&format!("PRAGMA index_list({table})")).unwrap();
+    for table in [
+        "schema_migrations",
+        "units",
+        "usage",
+        "users",
+        "projects",
+        "admin_users",
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("PRAGMA index_list({table})"))
+            .unwrap();
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
             .unwrap();
         for r in rows {
             let (name, unique) = r.unwrap();
             let mut info = conn.prepare(&format!("PRAGMA index_info({name})")).unwrap();
-            let cols: Vec<String> =
-                info.query_map([], |r| r.get(2)).unwrap().map(|c| c.unwrap()).collect();
+            let cols: Vec<String> = info
+                .query_map([], |r| r.get(2))
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
             out.insert((name, cols.join(","), unique));
         }
     }
@@ -237,14 +272,21 @@ fn sqlite_file_is_a_consistent_ceems_database() {
         .iter()
         .map(|(n, t, d)| (n.to_string(), t.to_string(), d.map(str::to_string)))
         .collect();
-    let got: Vec<(String, String, Option<String>)> =
-        units_cols.iter().map(|(n, t, d)| (n.clone(), t.to_uppercase(), d.clone())).collect();
+    let got: Vec<(String, String, Option<String>)> = units_cols
+        .iter()
+        .map(|(n, t, d)| (n.clone(), t.to_uppercase(), d.clone()))
+        .collect();
     assert_eq!(got, want);
-    for (table, members) in [("users", "projects"), ("projects", "users"), ("admin_users", "projects")]
-    {
+    for (table, members) in [
+        ("users", "projects"),
+        ("projects", "users"),
+        ("admin_users", "projects"),
+    ] {
         let names: Vec<String> = columns(&conn, table).into_iter().map(|c| c.0).collect();
-        let want: Vec<&str> =
-            MEMBER_COLUMNS.iter().map(|c| if *c == "MEMBERS" { members } else { c }).collect();
+        let want: Vec<&str> = MEMBER_COLUMNS
+            .iter()
+            .map(|c| if *c == "MEMBERS" { members } else { c })
+            .collect();
         assert_eq!(names, want, "{table}");
     }
     assert_eq!(columns(&conn, "usage").len(), 22);
@@ -252,20 +294,37 @@ fn sqlite_file_is_a_consistent_ceems_database() {
     for want in [
         ("version_unique", "version", true),
         ("idx_cluster_id_usr_uuid", "cluster_id,username,uuid", false),
-        ("uq_cluster_id_uuid_start", "cluster_id,uuid,started_at", true),
-        ("uq_cluster_id_project_usr", "cluster_id,username,project", true),
+        (
+            "uq_cluster_id_uuid_start",
+            "cluster_id,uuid,started_at",
+            true,
+        ),
+        (
+            "uq_cluster_id_project_usr",
+            "cluster_id,username,project",
+            true,
+        ),
         ("uq_cluster_id_user", "cluster_id,name", true),
         ("uq_cluster_id_project", "cluster_id,name", true),
         ("uq_cluster_id_admin_user", "cluster_id,name", true),
     ] {
-        assert!(idx.contains(&(want.0.to_string(), want.1.to_string(), want.2)), "{want:?}");
+        assert!(
+            idx.contains(&(want.0.to_string(), want.1.to_string(), want.2)),
+            "{want:?}"
+        );
     }
-    assert_eq!(count("SELECT version * 10 + dirty FROM schema_migrations"), 50);
+    assert_eq!(
+        count("SELECT version * 10 + dirty FROM schema_migrations"),
+        50
+    );
 
     // Counts.
     assert_eq!(count("SELECT count(*) FROM units"), 2_000);
     assert_eq!(count("SELECT count(*) FROM users"), summary.users as i64);
-    assert_eq!(count("SELECT count(*) FROM projects"), summary.projects as i64);
+    assert_eq!(
+        count("SELECT count(*) FROM projects"),
+        summary.projects as i64
+    );
     assert_eq!(count("SELECT count(*) FROM admin_users"), 2);
     assert_eq!(count("SELECT count(*) FROM usage"), 0);
     assert_eq!(
@@ -298,8 +357,13 @@ fn sqlite_file_is_a_consistent_ceems_database() {
     // Users and projects tables list each other, and exactly the pairs the units use.
     let mut unit_pairs = Pairs::new();
     {
-        let mut stmt = conn.prepare("SELECT cluster_id, username, project FROM units").unwrap();
-        for r in stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap() {
+        let mut stmt = conn
+            .prepare("SELECT cluster_id, username, project FROM units")
+            .unwrap();
+        for r in stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+        {
             unit_pairs.insert(r.unwrap());
         }
     }
@@ -325,16 +389,26 @@ fn sqlite_file_is_a_consistent_ceems_database() {
         for r in rows {
             let (cluster, rm, name, members, uid, tags) = r.unwrap();
             assert_eq!(tags, "null");
-            assert_eq!(uid.is_empty(), rm != "openstack", "{cluster} {name} uid {uid:?}");
+            assert_eq!(
+                uid.is_empty(),
+                rm != "openstack",
+                "{cluster} {name} uid {uid:?}"
+            );
             let list: Vec<String> = serde_json::from_str(&members).unwrap();
             assert!(!list.is_empty());
             let mut sorted = list.clone();
             sorted.sort();
             sorted.dedup();
-            assert_eq!(list, sorted, "{table} {name}: members not sorted and unique");
+            assert_eq!(
+                list, sorted,
+                "{table} {name}: members not sorted and unique"
+            );
             for m in list {
-                let (user, project) =
-                    if user_is_name { (name.clone(), m) } else { (m, name.clone()) };
+                let (user, project) = if user_is_name {
+                    (name.clone(), m)
+                } else {
+                    (m, name.clone())
+                };
                 pairs.insert((cluster.clone(), user, project));
             }
         }
@@ -422,7 +496,11 @@ fn sqlite_file_is_a_consistent_ceems_database() {
             gpu += 1;
             assert!(key("alloc_gpumemtime") > 0.0);
         } else {
-            assert_eq!(maps[5], Value::Object(Default::default()), "{uuid}: GPU map without GPU");
+            assert_eq!(
+                maps[5],
+                Value::Object(Default::default()),
+                "{uuid}: GPU map without GPU"
+            );
         }
         let allocation: Value = serde_json::from_str(&text(16)).unwrap();
         let tags: Value = serde_json::from_str(&text(17)).unwrap();
@@ -432,7 +510,10 @@ fn sqlite_file_is_a_consistent_ceems_database() {
             "slurm" => {
                 let cpus = allocation["cpus"].as_f64().unwrap();
                 assert_eq!(key("alloc_cputime"), cpus * walltime);
-                assert_eq!(allocation["gpus"].as_f64().unwrap() > 0.0, key("alloc_gputime") > 0.0);
+                assert_eq!(
+                    allocation["gpus"].as_f64().unwrap() > 0.0,
+                    key("alloc_gputime") > 0.0
+                );
                 assert_eq!(elapsed as f64, walltime);
                 assert!(uuid.parse::<u64>().is_ok());
                 assert!(!text(6).is_empty(), "slurm units have a group");
@@ -441,7 +522,10 @@ fn sqlite_file_is_a_consistent_ceems_database() {
                 assert_eq!(ended_ts == 0, state == "RUNNING", "{state}");
             }
             "openstack" => {
-                assert_eq!(key("alloc_cputime"), allocation["vcpus"].as_f64().unwrap() * walltime);
+                assert_eq!(
+                    key("alloc_cputime"),
+                    allocation["vcpus"].as_f64().unwrap() * walltime
+                );
                 assert!(allocation["name"].is_string() && allocation["extra_specs"].is_object());
                 assert!(text(6).is_empty());
                 assert!(elapsed as f64 >= walltime);
@@ -471,7 +555,10 @@ fn sqlite_file_is_a_consistent_ceems_database() {
     assert_eq!(summary.gpu_units, gpu as u64);
     assert!(ignored < 100, "ignored {ignored}");
     // Three years in Europe/Paris cover both winter and summer time.
-    assert!(offsets.contains("+0100") && offsets.contains("+0200"), "{offsets:?}");
+    assert!(
+        offsets.contains("+0100") && offsets.contains("+0200"),
+        "{offsets:?}"
+    );
 }
 
 #[test]
@@ -496,7 +583,10 @@ fn member_rows_have_the_formats_of_each_manager() {
             _ => assert_eq!(u.last_updated_at.len(), 24),
         }
     }
-    assert!(users.iter().any(|u| u.name.ends_with(":svc")), "k8s service accounts");
+    assert!(
+        users.iter().any(|u| u.name.ends_with(":svc")),
+        "k8s service accounts"
+    );
     let admins = g.admin_users();
     assert_eq!(admins[0].name, "admin");
     assert_eq!(admins[1].name, "ceems-int-svc");

@@ -6,16 +6,16 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, MapBuilder,
-    MapFieldNames, StringBuilder, TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames,
+    StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 
+use crate::ingest::RowReject;
 use crate::ingest::ceems_row::{CeemsMemberRow, CeemsUnitRow};
 use crate::ingest::metric_json::parse_metric_map;
-use crate::ingest::RowReject;
 use crate::schema::{self, KeyRegistry, METRIC_MAPS};
-use crate::time::{parse_ceems_time, DataTz};
+use crate::time::{DataTz, parse_ceems_time};
 
 /// The fixed columns of one unit, borrowed. Timestamps are Unix milliseconds; `None` = unset.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,7 +83,9 @@ pub struct UnitsBuilder {
 
 impl std::fmt::Debug for UnitsBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnitsBuilder").field("rows", &self.rows).finish()
+        f.debug_struct("UnitsBuilder")
+            .field("rows", &self.rows)
+            .finish()
     }
 }
 
@@ -269,7 +271,11 @@ impl UnitsBuilder {
             return Err(reject("uuid", r.uuid, "empty uuid".into()));
         }
         if r.cluster_id.is_empty() {
-            return Err(reject("cluster_id", r.cluster_id, "empty cluster_id".into()));
+            return Err(reject(
+                "cluster_id",
+                r.cluster_id,
+                "empty cluster_id".into(),
+            ));
         }
         for (i, text) in r.metrics.iter().enumerate() {
             let mut staged = std::mem::take(&mut self.staged);
@@ -343,7 +349,9 @@ impl UnitsBuilder {
         cols.push(Arc::new(self.ignore.finish()));
         cols.push(Arc::new(self.num_updates.finish()));
         cols.push(Arc::new(self.strings[S_LAST_UPDATED_AT].finish()));
-        cols.push(Arc::new(self.last_updated_at_ts.finish().with_timezone("UTC")));
+        cols.push(Arc::new(
+            self.last_updated_at_ts.finish().with_timezone("UTC"),
+        ));
         for map in 0..METRIC_MAPS.len() {
             // Columns in registry order (the builder registered them in that order).
             for c in self.flats[map].iter_mut() {
@@ -456,6 +464,7 @@ impl MembersBuilder {
             Arc::new(self.last_updated_at.finish()),
         ];
         // The list field of ListBuilder is named "item" and nullable, like the schema's.
-        RecordBatch::try_new(Arc::clone(&self.schema), cols).expect("member columns match the schema")
+        RecordBatch::try_new(Arc::clone(&self.schema), cols)
+            .expect("member columns match the schema")
     }
 }

@@ -149,7 +149,12 @@ fn fingerprint(path: &Path) -> Result<String> {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    Ok(format!("ceems-sqlite:{}:{}:{}", canon.display(), meta.len(), mtime))
+    Ok(format!(
+        "ceems-sqlite:{}:{}:{}",
+        canon.display(),
+        meta.len(),
+        mtime
+    ))
 }
 
 enum Msg {
@@ -176,7 +181,10 @@ pub async fn import(
     observer: &dyn ImportObserver,
 ) -> Result<ImportSummary> {
     if !path.is_file() {
-        return Err(Error::InvalidArgument(format!("{}: no such file", path.display())));
+        return Err(Error::InvalidArgument(format!(
+            "{}: no such file",
+            path.display()
+        )));
     }
     let source = fingerprint(path)?;
     let base = store.snapshot().await?;
@@ -228,7 +236,16 @@ pub async fn import(
     let reader = std::thread::Builder::new()
         .name("ceems-sqlite-reader".into())
         .spawn(move || {
-            if let Err(e) = read_all(conn, &reader_path, unit_cols, resume_after, registry, tz, batch_rows, &tx) {
+            if let Err(e) = read_all(
+                conn,
+                &reader_path,
+                unit_cols,
+                resume_after,
+                registry,
+                tz,
+                batch_rows,
+                &tx,
+            ) {
                 let _ = tx.blocking_send(Msg::Failed(e));
             }
         })
@@ -237,20 +254,41 @@ pub async fn import(
             source: e,
         })?;
 
-    let mut members = Transaction::new(store, format!("import ceems-sqlite {} (users, projects)", path.display()));
+    let mut members = Transaction::new(
+        store,
+        format!("import ceems-sqlite {} (users, projects)", path.display()),
+    );
     let mut result = Ok(());
     let mut last_committed_id = resume_after;
     while let Some(msg) = rx.recv().await {
         match msg {
-            Msg::Batch { batch, registry, last_id, rows, rejects } => {
+            Msg::Batch {
+                batch,
+                registry,
+                last_id,
+                rows,
+                rejects,
+            } => {
                 summary.rows_read += rows;
                 summary.rows_rejected += rejects.len() as u64;
                 for r in &rejects {
                     observer.reject(r);
                 }
-                let mut t = Transaction::new(store, format!("import ceems-sqlite {} (units up to id {last_id})", path.display()));
+                let mut t = Transaction::new(
+                    store,
+                    format!(
+                        "import ceems-sqlite {} (units up to id {last_id})",
+                        path.display()
+                    ),
+                );
                 t.upsert_units(batch, &registry);
-                t.set_source_progress(&source, SourceProgress { position: last_id.max(0) as u64, complete: false });
+                t.set_source_progress(
+                    &source,
+                    SourceProgress {
+                        position: last_id.max(0) as u64,
+                        complete: false,
+                    },
+                );
                 match t.commit().await {
                     Ok(o) => {
                         last_committed_id = last_id;
@@ -264,7 +302,11 @@ pub async fn import(
                     }
                 }
             }
-            Msg::Members { table, batch, rejects } => {
+            Msg::Members {
+                table,
+                batch,
+                rejects,
+            } => {
                 summary.rows_rejected += rejects.len() as u64;
                 for r in &rejects {
                     observer.reject(r);
@@ -287,7 +329,13 @@ pub async fn import(
     drop(rx);
     let _ = reader.join();
     result?;
-    members.set_source_progress(&source, SourceProgress { position: last_committed_id.max(0) as u64, complete: true });
+    members.set_source_progress(
+        &source,
+        SourceProgress {
+            position: last_committed_id.max(0) as u64,
+            complete: true,
+        },
+    );
     let o = members.commit().await?;
     summary.add(&o);
     observer.committed(&o);
@@ -312,11 +360,17 @@ fn read_all(
     let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
     let mut rows = stmt.query([resume_after]).map_err(sqlite_err(path))?;
     let mut builder = UnitsBuilder::new(registry, tz);
-    let mut bufs: Vec<String> = (0..UNIT_COLUMNS.len()).map(|_| String::with_capacity(64)).collect();
+    let mut bufs: Vec<String> = (0..UNIT_COLUMNS.len())
+        .map(|_| String::with_capacity(64))
+        .collect();
     let mut rejects = Vec::new();
     let mut read = 0u64;
     let mut last_id = resume_after;
-    let send = |builder: &mut UnitsBuilder, last_id: i64, read: u64, rejects: &mut Vec<RowReject>| -> bool {
+    let send = |builder: &mut UnitsBuilder,
+                last_id: i64,
+                read: u64,
+                rejects: &mut Vec<RowReject>|
+     -> bool {
         let msg = Msg::Batch {
             batch: builder.finish(),
             registry: builder.registry().clone(),
@@ -328,7 +382,11 @@ fn read_all(
     };
     while let Some(row) = rows.next().map_err(sqlite_err(path))? {
         read += 1;
-        let id = row.get_ref(0).ok().and_then(|v| int_of(v).ok()).unwrap_or(0);
+        let id = row
+            .get_ref(0)
+            .ok()
+            .and_then(|v| int_of(v).ok())
+            .unwrap_or(0);
         last_id = id;
         let parsed = (|| -> std::result::Result<(i64, i64, i64, bool, i64), (usize, String)> {
             for (i, buf) in bufs.iter_mut().enumerate() {
@@ -409,14 +467,25 @@ fn read_all(
 
     for table in [Table::Users, Table::Projects, Table::AdminUsers] {
         let (batch, rejects) = read_members(&conn, path, table)?;
-        if tx.blocking_send(Msg::Members { table, batch, rejects }).is_err() {
+        if tx
+            .blocking_send(Msg::Members {
+                table,
+                batch,
+                rejects,
+            })
+            .is_err()
+        {
             return Ok(());
         }
     }
     Ok(())
 }
 
-fn read_members(conn: &Connection, path: &Path, table: Table) -> Result<(arrow::record_batch::RecordBatch, Vec<RowReject>)> {
+fn read_members(
+    conn: &Connection,
+    path: &Path,
+    table: Table,
+) -> Result<(arrow::record_batch::RecordBatch, Vec<RowReject>)> {
     let schema = match table {
         Table::Projects => schema::projects_schema(),
         _ => schema::users_schema(),
@@ -427,7 +496,11 @@ fn read_members(conn: &Connection, path: &Path, table: Table) -> Result<(arrow::
     if cols.is_empty() {
         return Ok((builder.finish(), rejects));
     }
-    let list_col = if table == Table::Projects { "users" } else { "projects" };
+    let list_col = if table == Table::Projects {
+        "users"
+    } else {
+        "projects"
+    };
     if table == Table::AdminUsers && !cols.contains("name") && cols.contains("users") {
         // Layout before CEEMS migration 8: one row per source with a JSON array of names.
         let has_source = cols.contains("source");
@@ -438,9 +511,18 @@ fn read_members(conn: &Connection, path: &Path, table: Table) -> Result<(arrow::
         let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
         let mut rows = stmt.query([]).map_err(sqlite_err(path))?;
         while let Some(row) = rows.next().map_err(sqlite_err(path))? {
-            let source: String = row.get::<_, Option<String>>(0).map_err(sqlite_err(path))?.unwrap_or_default();
-            let users: String = row.get::<_, Option<String>>(1).map_err(sqlite_err(path))?.unwrap_or_default();
-            let updated: String = row.get::<_, Option<String>>(2).map_err(sqlite_err(path))?.unwrap_or_default();
+            let source: String = row
+                .get::<_, Option<String>>(0)
+                .map_err(sqlite_err(path))?
+                .unwrap_or_default();
+            let users: String = row
+                .get::<_, Option<String>>(1)
+                .map_err(sqlite_err(path))?
+                .unwrap_or_default();
+            let updated: String = row
+                .get::<_, Option<String>>(2)
+                .map_err(sqlite_err(path))?
+                .unwrap_or_default();
             let names: Vec<String> = serde_json::from_str(&users).unwrap_or_default();
             for name in names {
                 let r = CeemsMemberRow {
@@ -459,22 +541,52 @@ fn read_members(conn: &Connection, path: &Path, table: Table) -> Result<(arrow::
         }
         return Ok((builder.finish(), rejects));
     }
-    let expected = ["id", "uid", "cluster_id", "resource_manager", "name", list_col, "tags", "last_updated_at"];
-    let order = if cols.contains("id") { " ORDER BY id" } else { "" };
-    let sql = format!("SELECT {} FROM \"{}\"{order}", select_list(&expected, &cols), table.name());
+    let expected = [
+        "id",
+        "uid",
+        "cluster_id",
+        "resource_manager",
+        "name",
+        list_col,
+        "tags",
+        "last_updated_at",
+    ];
+    let order = if cols.contains("id") {
+        " ORDER BY id"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {} FROM \"{}\"{order}",
+        select_list(&expected, &cols),
+        table.name()
+    );
     let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
     let mut rows = stmt.query([]).map_err(sqlite_err(path))?;
     let mut buf = String::new();
     while let Some(row) = rows.next().map_err(sqlite_err(path))? {
-        let id = row.get_ref(0).ok().and_then(|v| int_of(v).ok()).unwrap_or(0);
+        let id = row
+            .get_ref(0)
+            .ok()
+            .and_then(|v| int_of(v).ok())
+            .unwrap_or(0);
         let location = format!("{} id {id}", table.name());
         let mut vals: Vec<String> = Vec::with_capacity(7);
         let mut bad = None;
         for i in 1..expected.len() {
-            match row.get_ref(i).map_err(|e| e.to_string()).and_then(|v| text_into(v, &mut buf)) {
+            match row
+                .get_ref(i)
+                .map_err(|e| e.to_string())
+                .and_then(|v| text_into(v, &mut buf))
+            {
                 Ok(()) => vals.push(buf.clone()),
                 Err(e) => {
-                    bad = Some(RowReject { location: location.clone(), field: expected[i].into(), value: String::new(), reason: e });
+                    bad = Some(RowReject {
+                        location: location.clone(),
+                        field: expected[i].into(),
+                        value: String::new(),
+                        reason: e,
+                    });
                     break;
                 }
             }

@@ -6,8 +6,8 @@ use crate::generate::{GenerateSpec, Generator};
 use crate::ingest::builder::{MembersBuilder, UnitsBuilder};
 use crate::ingest::{ImportObserver, ImportSummary};
 use crate::schema::{self, Table};
-use crate::store::transaction::Transaction;
 use crate::store::Store;
+use crate::store::transaction::Transaction;
 use crate::time::DataTz;
 
 /// Generates `spec.units` units (and consistent users, projects, admin users) into `store`.
@@ -23,7 +23,10 @@ pub async fn generate_into_store(
     let mut builder = UnitsBuilder::new(registry, DataTz::Iana(spec.time_zone));
     let mut generator = Generator::new(spec);
     let mut summary = ImportSummary::default();
-    let op = format!("generate --units {} --clusters {} --seed {}", spec.units, spec.clusters, spec.seed);
+    let op = format!(
+        "generate --units {} --clusters {} --seed {}",
+        spec.units, spec.clusters, spec.seed
+    );
     loop {
         let unit = generator.next_unit();
         let done = unit.is_none();
@@ -53,7 +56,11 @@ pub async fn generate_into_store(
         (Table::Projects, generator.projects()),
         (Table::AdminUsers, generator.admin_users()),
     ] {
-        let schema = if table == Table::Projects { schema::projects_schema() } else { schema::users_schema() };
+        let schema = if table == Table::Projects {
+            schema::projects_schema()
+        } else {
+            schema::users_schema()
+        };
         let mut b = MembersBuilder::new(schema);
         for r in &rows {
             if let Err(rej) = b.append(r, table.name()) {

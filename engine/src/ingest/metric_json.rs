@@ -45,7 +45,10 @@ fn invalid(msg: impl Into<String>) -> Fallback {
 /// Maps the original's non-finite spellings to 0.
 fn special_value(s: &str) -> Option<f64> {
     let s = s.trim_start_matches(['+', '-']);
-    if s.eq_ignore_ascii_case("nan") || s.eq_ignore_ascii_case("inf") || s.eq_ignore_ascii_case("infinity") {
+    if s.eq_ignore_ascii_case("nan")
+        || s.eq_ignore_ascii_case("inf")
+        || s.eq_ignore_ascii_case("infinity")
+    {
         Some(0.0)
     } else {
         None
@@ -161,9 +164,8 @@ fn slow_parse(t: &str, emit: &mut dyn FnMut(&str, f64)) -> Result<(), MetricPars
         let x = match v {
             serde_json::Value::Number(n) => n.as_f64().map(finite_or_zero).unwrap_or(0.0),
             serde_json::Value::Null => 0.0,
-            serde_json::Value::String(s) => special_value(s).ok_or_else(|| {
-                MetricParseError(format!("value of {k:?} is the string {s:?}"))
-            })?,
+            serde_json::Value::String(s) => special_value(s)
+                .ok_or_else(|| MetricParseError(format!("value of {k:?} is the string {s:?}")))?,
             _ => return Err(MetricParseError(format!("value of {k:?} is not a number"))),
         };
         emit(k, x);
@@ -187,7 +189,10 @@ mod tests {
             parse(r#"{"alloc_cputime":7952,"walltime":497}"#).unwrap(),
             vec![("alloc_cputime".into(), 7952.0), ("walltime".into(), 497.0)]
         );
-        assert_eq!(parse(r#"{ "a" : 1.5 , "b":-2e3 }"#).unwrap(), vec![("a".into(), 1.5), ("b".into(), -2000.0)]);
+        assert_eq!(
+            parse(r#"{ "a" : 1.5 , "b":-2e3 }"#).unwrap(),
+            vec![("a".into(), 1.5), ("b".into(), -2000.0)]
+        );
         assert!(parse("{}").unwrap().is_empty());
         assert!(parse("null").unwrap().is_empty());
         assert!(parse("").unwrap().is_empty());
@@ -195,7 +200,8 @@ mod tests {
 
     #[test]
     fn non_finite_spellings_are_zero() {
-        let got = parse(r#"{"a":NaN,"b":"Inf","c":"-Infinity","d":null,"e":"nan","f":+Inf}"#).unwrap();
+        let got =
+            parse(r#"{"a":NaN,"b":"Inf","c":"-Infinity","d":null,"e":"nan","f":+Inf}"#).unwrap();
         assert_eq!(got.len(), 6);
         assert!(got.iter().all(|(_, v)| *v == 0.0));
     }

@@ -10,10 +10,10 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use crate::error::{Error, Result};
-use crate::schema::{self, units_col, Table};
-use crate::store::manifest::{DataFile, Manifest, Partition, MANIFEST_DIR};
+use crate::schema::{self, Table, units_col};
+use crate::store::manifest::{DataFile, MANIFEST_DIR, Manifest, Partition};
 use crate::store::transaction::{sort_units, write_units_file};
-use crate::store::{parquet_io, Store};
+use crate::store::{Store, parquet_io};
 
 /// What compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,15 +48,25 @@ pub async fn compact(store: &Store, all: bool) -> Result<CompactOutcome> {
             ok => return ok,
         }
     }
-    Err(Error::Refused("the store kept changing during compaction; run it again".into()))
+    Err(Error::Refused(
+        "the store kept changing during compaction; run it again".into(),
+    ))
 }
 
-async fn compact_once(store: &Store, base: &Manifest, all: bool, written: &mut Vec<String>) -> Result<CompactOutcome> {
+async fn compact_once(
+    store: &Store,
+    base: &Manifest,
+    all: bool,
+    written: &mut Vec<String>,
+) -> Result<CompactOutcome> {
     let schema = schema::units_schema(&base.metric_keys);
     let mut out = CompactOutcome::default();
     let mut groups: BTreeMap<Partition, Vec<&DataFile>> = BTreeMap::new();
     for f in base.files(Table::Units) {
-        groups.entry(f.partition.clone().unwrap_or_default()).or_default().push(f);
+        groups
+            .entry(f.partition.clone().unwrap_or_default())
+            .or_default()
+            .push(f);
     }
     out.files_before = base.files(Table::Units).len() as u64;
     let mut new_files: Vec<DataFile> = Vec::new();
@@ -103,9 +113,15 @@ async fn compact_once(store: &Store, base: &Manifest, all: bool, written: &mut V
 fn dedup_units(b: &RecordBatch) -> Result<(RecordBatch, u64)> {
     let cluster = b.column(units_col::CLUSTER_ID).as_string::<i32>();
     let uuid = b.column(units_col::UUID).as_string::<i32>();
-    let started = b.column(units_col::STARTED_AT_TS).as_primitive::<TimestampMillisecondType>();
-    let updated = b.column(units_col::LAST_UPDATED_AT_TS).as_primitive::<TimestampMillisecondType>();
-    let opt = |a: &arrow::array::TimestampMillisecondArray, i: usize| if a.is_null(i) { None } else { Some(a.value(i)) };
+    let started = b
+        .column(units_col::STARTED_AT_TS)
+        .as_primitive::<TimestampMillisecondType>();
+    let updated = b
+        .column(units_col::LAST_UPDATED_AT_TS)
+        .as_primitive::<TimestampMillisecondType>();
+    let opt = |a: &arrow::array::TimestampMillisecondArray, i: usize| {
+        if a.is_null(i) { None } else { Some(a.value(i)) }
+    };
     let mut best: HashMap<(&str, &str, Option<i64>), usize> = HashMap::with_capacity(b.num_rows());
     for i in 0..b.num_rows() {
         let k = (cluster.value(i), uuid.value(i), opt(started, i));
@@ -141,7 +157,11 @@ pub struct VacuumOutcome {
 /// Deletes data files that none of the newest `keep_versions` versions references and that are
 /// older than `min_age` (so files of a commit in flight survive), and the manifests of versions
 /// older than those kept.
-pub async fn vacuum(store: &Store, keep_versions: usize, min_age: std::time::Duration) -> Result<VacuumOutcome> {
+pub async fn vacuum(
+    store: &Store,
+    keep_versions: usize,
+    min_age: std::time::Duration,
+) -> Result<VacuumOutcome> {
     let keep_versions = keep_versions.max(1);
     let versions = store.versions().await?;
     let kept: Vec<u64> = versions.iter().rev().take(keep_versions).copied().collect();
@@ -167,7 +187,9 @@ pub async fn vacuum(store: &Store, keep_versions: usize, min_age: std::time::Dur
         if path.starts_with(MANIFEST_DIR) {
             continue;
         }
-        let is_data = Table::ALL.iter().any(|t| path.starts_with(&format!("{}/", t.name())));
+        let is_data = Table::ALL
+            .iter()
+            .any(|t| path.starts_with(&format!("{}/", t.name())));
         if !is_data {
             continue;
         }
@@ -178,13 +200,17 @@ pub async fn vacuum(store: &Store, keep_versions: usize, min_age: std::time::Dur
         if meta.last_modified > cutoff {
             continue;
         }
-        os.delete(&meta.location).await.map_err(|e| Error::storage(&path, e))?;
+        os.delete(&meta.location)
+            .await
+            .map_err(|e| Error::storage(&path, e))?;
         out.files_deleted += 1;
         out.bytes_deleted += meta.size;
     }
     let oldest_kept = kept.last().copied().unwrap_or(0);
     for v in versions.iter().filter(|v| **v < oldest_kept) {
-        store.delete(&crate::store::manifest::version_file(*v)).await?;
+        store
+            .delete(&crate::store::manifest::version_file(*v))
+            .await?;
         out.manifests_deleted += 1;
     }
     Ok(out)

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{new_null_array, ArrayRef, RecordBatch};
+use arrow::array::{ArrayRef, RecordBatch, new_null_array};
 use arrow::datatypes::SchemaRef;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -55,7 +55,10 @@ pub async fn read(store: &Store, path: &str, columns: Option<&[&str]>) -> Result
         .with_batch_size(64 * 1024);
     if let Some(cols) = columns {
         let schema = Arc::clone(builder.schema());
-        let indices: Vec<usize> = cols.iter().filter_map(|c| schema.index_of(c).ok()).collect();
+        let indices: Vec<usize> = cols
+            .iter()
+            .filter_map(|c| schema.index_of(c).ok())
+            .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
         builder = builder.with_projection(mask);
     }

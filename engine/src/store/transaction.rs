@@ -20,14 +20,17 @@ use std::sync::Arc;
 use arrow::array::{
     Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
 };
-use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch, SortColumn, SortOptions};
+use arrow::compute::{
+    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
+    take_record_batch,
+};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use chrono::Datelike;
 
 use crate::error::{Error, Result};
-use crate::schema::{self, units_col, KeyRegistry, Table};
+use crate::schema::{self, KeyRegistry, Table, units_col};
 use crate::store::manifest::{DataFile, Manifest, Partition, SourceProgress, UnitStats};
-use crate::store::{encode_segment, parquet_io, unique_file_name, Store};
+use crate::store::{Store, encode_segment, parquet_io, unique_file_name};
 
 /// How many times a commit is re-planned after losing a race to another writer.
 const MAX_ATTEMPTS: usize = 16;
@@ -125,7 +128,11 @@ impl Transaction {
         res
     }
 
-    async fn plan_and_publish(&self, base: &Manifest, written: &mut Vec<String>) -> Result<CommitOutcome> {
+    async fn plan_and_publish(
+        &self,
+        base: &Manifest,
+        written: &mut Vec<String>,
+    ) -> Result<CommitOutcome> {
         let mut outcome = CommitOutcome::default();
         let mut registry = base.metric_keys.clone();
         registry.merge(&self.registry);
@@ -133,8 +140,15 @@ impl Transaction {
         let mut tables = base.tables.clone();
 
         if !self.units.is_empty() {
-            let (removed, added) =
-                upsert_units(&self.store, base, &schema, &self.units, &mut outcome, written).await?;
+            let (removed, added) = upsert_units(
+                &self.store,
+                base,
+                &schema,
+                &self.units,
+                &mut outcome,
+                written,
+            )
+            .await?;
             let files = tables.entry(Table::Units).or_default();
             files.retain(|f| !removed.contains(&f.path));
             files.extend(added);
@@ -167,7 +181,11 @@ impl Transaction {
             version: base.version + 1,
             committed_at_ms: chrono::Utc::now().timestamp_millis(),
             operation: self.operation.clone(),
-            metric_keys: if data_changed { registry } else { base.metric_keys.clone() },
+            metric_keys: if data_changed {
+                registry
+            } else {
+                base.metric_keys.clone()
+            },
             tables,
             sources,
         };
@@ -245,7 +263,8 @@ async fn upsert_units(
     let k = key_cols(&incoming)?;
 
     // Newest version of each key inside the batch.
-    let mut newest: HashMap<(&str, &str, Option<i64>), usize> = HashMap::with_capacity(incoming.num_rows());
+    let mut newest: HashMap<(&str, &str, Option<i64>), usize> =
+        HashMap::with_capacity(incoming.num_rows());
     for i in 0..incoming.num_rows() {
         let key = (k.cluster.value(i), k.uuid.value(i), opt(k.started, i));
         match newest.get_mut(&key) {
@@ -289,18 +308,36 @@ async fn upsert_units(
             // Key columns of the stored files of this partition.
             let mut stored: Vec<RecordBatch> = Vec::with_capacity(existing.len());
             for f in &existing {
-                let b = parquet_io::read(store, &f.path, Some(&["cluster_id", "uuid", "started_at_ts", "last_updated_at_ts"])).await?;
-                let key_schema = b.first().map(|x| x.schema()).unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
-                stored.push(if b.is_empty() { RecordBatch::new_empty(key_schema) } else { concat_batches(&key_schema, &b)? });
+                let b = parquet_io::read(
+                    store,
+                    &f.path,
+                    Some(&["cluster_id", "uuid", "started_at_ts", "last_updated_at_ts"]),
+                )
+                .await?;
+                let key_schema = b
+                    .first()
+                    .map(|x| x.schema())
+                    .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+                stored.push(if b.is_empty() {
+                    RecordBatch::new_empty(key_schema)
+                } else {
+                    concat_batches(&key_schema, &b)?
+                });
             }
-            let mut index: HashMap<(&str, Option<i64>), (usize, usize, Option<i64>)> = HashMap::new();
-            let stored_keys: Vec<KeyCols<'_>> = stored.iter().map(key_cols).collect::<Result<_>>()?;
+            let mut index: HashMap<(&str, Option<i64>), (usize, usize, Option<i64>)> =
+                HashMap::new();
+            let stored_keys: Vec<KeyCols<'_>> =
+                stored.iter().map(key_cols).collect::<Result<_>>()?;
             for (fi, kc) in stored_keys.iter().enumerate() {
                 for r in 0..kc.uuid.len() {
-                    index.insert((kc.uuid.value(r), opt(kc.started, r)), (fi, r, opt(kc.updated, r)));
+                    index.insert(
+                        (kc.uuid.value(r), opt(kc.started, r)),
+                        (fi, r, opt(kc.updated, r)),
+                    );
                 }
             }
-            let mut deleted: Vec<Vec<bool>> = stored.iter().map(|b| vec![false; b.num_rows()]).collect();
+            let mut deleted: Vec<Vec<bool>> =
+                stored.iter().map(|b| vec![false; b.num_rows()]).collect();
             let mut any_deleted = vec![false; stored.len()];
             let mut keep = Vec::with_capacity(rows.len());
             for &i in &rows {
@@ -327,7 +364,9 @@ async fn upsert_units(
                 let full = parquet_io::read(store, &f.path, None).await?;
                 let mut offset = 0;
                 for b in full {
-                    let mask: BooleanArray = (0..b.num_rows()).map(|r| Some(!deleted[fi][offset + r])).collect();
+                    let mask: BooleanArray = (0..b.num_rows())
+                        .map(|r| Some(!deleted[fi][offset + r]))
+                        .collect();
                     offset += b.num_rows();
                     let kept = filter_record_batch(&b, &mask)?;
                     parts.push(parquet_io::adapt(&kept, schema)?);
@@ -362,7 +401,10 @@ pub(crate) fn sort_units(b: &RecordBatch) -> Result<RecordBatch> {
     let cols = vec![
         SortColumn {
             values: Arc::clone(b.column(units_col::ENDED_AT_TS)),
-            options: Some(SortOptions { descending: false, nulls_first: false }),
+            options: Some(SortOptions {
+                descending: false,
+                nulls_first: false,
+            }),
         },
         SortColumn {
             values: Arc::clone(b.column(units_col::UUID)),
@@ -430,7 +472,14 @@ async fn upsert_members(
         }
     }
     let existing = concat_batches(&schema, &existing)?;
-    let new = concat_batches(&schema, incoming.iter().map(|b| parquet_io::adapt(b, &schema)).collect::<Result<Vec<_>>>()?.iter())?;
+    let new = concat_batches(
+        &schema,
+        incoming
+            .iter()
+            .map(|b| parquet_io::adapt(b, &schema))
+            .collect::<Result<Vec<_>>>()?
+            .iter(),
+    )?;
 
     // Last incoming row per key wins; stored rows survive when no incoming row has their key.
     let key = |b: &RecordBatch, i: usize| -> (String, String) {

@@ -52,7 +52,10 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "```sql\n> SELECT avg_metric_map(avg_cpu_usage, total_time_seconds['alloc_cputime']) \
          FROM units;\n{global: 42.5}\n```",
     )
-    .with_argument("map", "Metric map `Map<Utf8, Float64>` (numeric values are accepted).")
+    .with_argument(
+        "map",
+        "Metric map `Map<Utf8, Float64>` (numeric values are accepted).",
+    )
     .with_argument("weight", "Numeric weight of the row.")
     .with_alternative_syntax("avg_metric_map_agg(map, weight)")
     .with_related_udf("sum_metric_map")

@@ -136,7 +136,9 @@ pub(crate) fn as_float64(array: &ArrayRef) -> Result<Float64Array> {
         return Ok(values.clone());
     }
     let casted = cast(array, &DataType::Float64)?;
-    Ok(casted.as_primitive::<arrow::datatypes::Float64Type>().clone())
+    Ok(casted
+        .as_primitive::<arrow::datatypes::Float64Type>()
+        .clone())
 }
 
 /// Replaces NaN and ±Inf by 0: the contract for input values and weights.
@@ -174,7 +176,10 @@ impl MapInput {
             });
         }
         let Some(map) = array.as_map_opt() else {
-            return exec_err!("expected a metric map (Map<Utf8, Float64>), got {}", array.data_type());
+            return exec_err!(
+                "expected a metric map (Map<Utf8, Float64>), got {}",
+                array.data_type()
+            );
         };
         Self::from_map(map)
     }
@@ -410,8 +415,7 @@ impl<const W: usize> GroupedMapState<W> {
                 {
                     continue;
                 }
-                let key =
-                    &key_data[key_offsets[entry] as usize..key_offsets[entry + 1] as usize];
+                let key = &key_data[key_offsets[entry] as usize..key_offsets[entry + 1] as usize];
                 // Fast path: same key as at this position in an earlier row.
                 let id = match recent.get(position) {
                     Some(&id) if interner.name(id).as_bytes() == key => id,
@@ -504,9 +508,7 @@ impl<const W: usize> GroupedMapState<W> {
         let columns: usize = self
             .columns
             .iter()
-            .map(|column| {
-                column.slots.capacity() * size_of::<[f64; W]>() + column.seen.capacity()
-            })
+            .map(|column| column.slots.capacity() * size_of::<[f64; W]>() + column.seen.capacity())
             .sum();
         columns
             + self.columns.capacity() * size_of::<KeyColumn<W>>()

@@ -29,8 +29,8 @@ use datafusion::logical_expr::{
 };
 
 use super::map_state::{
-    GroupedMapState, MapInput, SingleGroupIndices, coerce_metric_map_arg,
-    empty_metric_map_scalar, finite_or_zero, metric_map_data_type, row_mask,
+    GroupedMapState, MapInput, SingleGroupIndices, coerce_metric_map_arg, empty_metric_map_scalar,
+    finite_or_zero, metric_map_data_type, row_mask,
 };
 use super::{SUM_METRIC_MAP_AGG_NAME, SUM_METRIC_MAP_NAME};
 
@@ -46,7 +46,10 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "```sql\n> SELECT sum_metric_map(total_time_seconds) FROM units;\n\
          {alloc_cputime: 7200.0, walltime: 3600.0}\n```",
     )
-    .with_argument("map", "Metric map `Map<Utf8, Float64>` (numeric values are accepted).")
+    .with_argument(
+        "map",
+        "Metric map `Map<Utf8, Float64>` (numeric values are accepted).",
+    )
     .with_alternative_syntax("sum_metric_map_agg(map)")
     .with_related_udf("avg_metric_map")
     .build()

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, Int64Array,
-    Int64Builder, LargeStringBuilder, MapArray, MapBuilder, MapFieldNames, StringBuilder,
-    StringViewBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, Int64Array, Int64Builder,
+    LargeStringBuilder, MapArray, MapBuilder, MapFieldNames, StringBuilder, StringViewBuilder,
 };
 use arrow::compute::concat;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -92,10 +91,15 @@ fn read_maps(array: &ArrayRef) -> Vec<Out> {
     let maps = array.as_map();
     (0..maps.len())
         .map(|row| {
-            assert!(maps.is_valid(row), "row {row} is NULL, expected a (maybe empty) map");
+            assert!(
+                maps.is_valid(row),
+                "row {row} is NULL, expected a (maybe empty) map"
+            );
             let entries = maps.value(row);
             let keys = entries.column(0).as_string::<i32>();
-            let values = entries.column(1).as_primitive::<arrow::datatypes::Float64Type>();
+            let values = entries
+                .column(1)
+                .as_primitive::<arrow::datatypes::Float64Type>();
             let pairs: Vec<(String, f64)> = (0..keys.len())
                 .map(|i| (keys.value(i).to_string(), values.value(i)))
                 .collect();
@@ -326,7 +330,9 @@ async fn query_by_group(ctx: &SessionContext, sql: &str) -> BTreeMap<i64, Out> {
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let mut result = BTreeMap::new();
     for batch in batches {
-        let groups = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        let groups = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>();
         let maps = read_maps(batch.column(1));
         for (row, map) in maps.into_iter().enumerate() {
             assert!(result.insert(groups.value(row), map).is_none());
@@ -416,8 +422,7 @@ async fn sql_sum_hand_computed() {
 async fn sql_avg_hand_computed() {
     let ctx = hand_context();
     for name in [AVG_METRIC_MAP_NAME, AVG_METRIC_MAP_AGG_NAME] {
-        let got =
-            query_by_group(&ctx, &format!("SELECT g, {name}(m, w) FROM t GROUP BY g")).await;
+        let got = query_by_group(&ctx, &format!("SELECT g, {name}(m, w) FROM t GROUP BY g")).await;
         let expected: BTreeMap<i64, Out> = [
             (1, out(&[("a", 1.5), ("b", 2.0)])),
             // a = (1·1 + 4·2)/3, b = 4·1/1, c = (8·1 + 2·2)/3
@@ -525,8 +530,7 @@ async fn sql_other_key_and_value_types() {
         let ctx = context_with(vec![(vec![1, 1], maps, vec![Some(1.0), Some(3.0)])]);
         let sum = query_by_group(&ctx, "SELECT g, sum_metric_map(m) FROM t GROUP BY g").await;
         assert_eq!(sum[&1], out(&[("a", 41.0), ("b", 2.0)]), "{data_type}");
-        let avg =
-            query_by_group(&ctx, "SELECT g, avg_metric_map(m, w) FROM t GROUP BY g").await;
+        let avg = query_by_group(&ctx, "SELECT g, avg_metric_map(m, w) FROM t GROUP BY g").await;
         // a = (1·1 + 40·3) / 4
         assert_eq!(avg[&1], out(&[("a", 30.25), ("b", 2.0)]), "{data_type}");
         let all = query_one(&ctx, "SELECT sum_metric_map_agg(m) FROM t").await;
@@ -556,10 +560,7 @@ fn hand_computed_groups_accumulator_nan_inf_and_zero_weights() {
     let rows = vec![
         Row {
             group: 0,
-            map: Some(vec![
-                ("a".into(), Some(f64::NAN)),
-                ("b".into(), Some(2.0)),
-            ]),
+            map: Some(vec![("a".into(), Some(f64::NAN)), ("b".into(), Some(2.0))]),
             weight: Some(0.0),
             filter: Some(true),
         },
@@ -591,12 +592,20 @@ fn hand_computed_groups_accumulator_nan_inf_and_zero_weights() {
     let sum = single_pass(Func::Sum, &rows, 3);
     assert_eq!(
         sum,
-        vec![out(&[("a", 6.0), ("b", 2.0)]), out(&[("a", 6.0), ("b", 4.0)]), out(&[])]
+        vec![
+            out(&[("a", 6.0), ("b", 2.0)]),
+            out(&[("a", 6.0), ("b", 4.0)]),
+            out(&[])
+        ]
     );
     let avg = single_pass(Func::Avg, &rows, 3);
     assert_eq!(
         avg,
-        vec![out(&[("a", 0.0), ("b", 0.0)]), out(&[("a", 0.0), ("b", 4.0)]), out(&[])]
+        vec![
+            out(&[("a", 0.0), ("b", 0.0)]),
+            out(&[("a", 0.0), ("b", 4.0)]),
+            out(&[])
+        ]
     );
 }
 
@@ -614,7 +623,11 @@ fn size_grows_with_groups_and_resets_after_emit_all() {
         let mut acc = func.groups_accumulator();
         let empty = acc.size();
         update_in_chunks(func, acc.as_mut(), &rows, 1000, 256);
-        assert!(acc.size() >= empty + 1000 * 2 * 8, "{func:?}: {}", acc.size());
+        assert!(
+            acc.size() >= empty + 1000 * 2 * 8,
+            "{func:?}: {}",
+            acc.size()
+        );
         acc.evaluate(EmitTo::All).unwrap();
         assert!(acc.size() <= empty + 1024, "{func:?}: {}", acc.size());
     }
@@ -633,13 +646,20 @@ fn key_lookup_survives_reordered_and_new_keys() {
     let input = map_state::MapInput::try_new(&map_array(&maps)).unwrap();
     state.ensure_groups(1);
     state
-        .accumulate(&input, &[0, 0, 0, 0], None, |slot, value, _| slot[0] += value)
+        .accumulate(&input, &[0, 0, 0, 0], None, |slot, value, _| {
+            slot[0] += value
+        })
         .unwrap();
     assert_eq!(state.num_keys(), 4);
     let got = read_maps(&(Arc::new(state.build_maps(0..1, |slot| slot[0]).unwrap()) as ArrayRef));
     assert_eq!(
         got,
-        vec![out(&[("a", 1111.0), ("b", 1111.0), ("c", 1101.0), ("d", 100.0)])]
+        vec![out(&[
+            ("a", 1111.0),
+            ("b", 1111.0),
+            ("c", 1101.0),
+            ("d", 100.0)
+        ])]
     );
 }
 
@@ -655,7 +675,10 @@ fn sliced_input_is_read_at_its_offset() {
     let mut acc = SumMetricMapGroupsAccumulator::new();
     acc.update_batch(&[array], &[0, 1], None, 2).unwrap();
     let got = read_maps(&acc.evaluate(EmitTo::All).unwrap());
-    assert_eq!(got, vec![out(&[("a", 2.0), ("b", 3.0)]), out(&[("b", 4.0)])]);
+    assert_eq!(
+        got,
+        vec![out(&[("a", 2.0), ("b", 3.0)]), out(&[("b", 4.0)])]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -715,14 +738,18 @@ fn filter_strategy() -> impl Strategy<Value = Option<bool>> {
 /// `(number of groups, rows, a part 0..4 for each row, an emit count)`.
 fn case_strategy() -> impl Strategy<Value = (usize, Vec<Row>, Vec<usize>, usize)> {
     (1usize..8).prop_flat_map(|groups| {
-        let row = (0..groups, map_strategy(), weight_strategy(), filter_strategy()).prop_map(
-            |(group, map, weight, filter)| Row {
+        let row = (
+            0..groups,
+            map_strategy(),
+            weight_strategy(),
+            filter_strategy(),
+        )
+            .prop_map(|(group, map, weight, filter)| Row {
                 group,
                 map,
                 weight,
                 filter,
-            },
-        );
+            });
         (
             Just(groups),
             prop::collection::vec(row, 0..80),
@@ -734,13 +761,7 @@ fn case_strategy() -> impl Strategy<Value = (usize, Vec<Row>, Vec<usize>, usize)
 
 /// Splits the rows into parts, aggregates each part separately (one part emits its state in
 /// two steps, `First(n)` then `All`) and merges all states into a fresh accumulator.
-fn split_and_merge(
-    func: Func,
-    rows: &[Row],
-    parts: &[usize],
-    groups: usize,
-    n: usize,
-) -> Vec<Out> {
+fn split_and_merge(func: Func, rows: &[Row], parts: &[usize], groups: usize, n: usize) -> Vec<Out> {
     let mut merged = func.groups_accumulator();
     let all_groups: Vec<usize> = (0..groups).collect();
     for part in 0..4 {
@@ -887,7 +908,11 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 /// Deterministic pseudo-random rows (exact-valued as in the property tests).
-fn random_rows(rng: &mut StdRng, count: usize, groups: i64) -> (Vec<i64>, Vec<Map>, Vec<Option<f64>>) {
+fn random_rows(
+    rng: &mut StdRng,
+    count: usize,
+    groups: i64,
+) -> (Vec<i64>, Vec<Map>, Vec<Option<f64>>) {
     let mut group_column = Vec::with_capacity(count);
     let mut maps = Vec::with_capacity(count);
     let mut weights = Vec::with_capacity(count);
@@ -936,7 +961,9 @@ async fn run_partition_query(ctx: &SessionContext) -> BTreeMap<i64, (Out, Out, O
         .unwrap();
     let mut result = BTreeMap::new();
     for batch in batches {
-        let groups = batch.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+        let groups = batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>();
         let sums = read_maps(batch.column(1));
         let avgs = read_maps(batch.column(2));
         let filtered = read_maps(batch.column(3));
@@ -1010,6 +1037,24 @@ async fn sql_partial_final_aggregation_matches_single_partition() {
         .sql("SET datafusion.execution.skip_partial_aggregation_probe_ratio_threshold = 0.0")
         .await
         .unwrap();
+    let analyzed = partitioned
+        .sql(&format!("EXPLAIN ANALYZE {PARTITION_QUERY}"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let analyzed = arrow::util::pretty::pretty_format_batches(&analyzed)
+        .unwrap()
+        .to_string();
+    let skipped = analyzed
+        .split("skipped_aggregation_rows=")
+        .nth(1)
+        .expect("skipped_aggregation_rows metric");
+    assert!(
+        !skipped.starts_with('0'),
+        "partial aggregation was not skipped: {analyzed}"
+    );
     let got = run_partition_query(&partitioned).await;
     assert_eq!(got, expected);
 }

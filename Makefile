@@ -1,0 +1,60 @@
+# ceems-lake — every target people and CI use. `make` alone lists them.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+# Build output lives outside the clone so clones and CI runs on the same machine share it.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ceems-lake/target
+CARGO ?= cargo
+BIN_DEBUG := $(CARGO_TARGET_DIR)/debug/ceems-lake
+BIN := $(CARGO_TARGET_DIR)/release/ceems-lake
+# Store served by `make run` (generated on first run).
+DATA ?= ./lake
+SAMPLE_UNITS ?= 20000
+LISTEN ?= 127.0.0.1:9020
+
+##@ Getting started
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: release ## Build, create sample data in ./lake if empty, and serve it on localhost:9020
+	@if [ ! -d "$(DATA)/_manifest" ]; then \
+	  echo "generating $(SAMPLE_UNITS) sample units into $(DATA) ..."; \
+	  $(BIN) --data "$(DATA)" generate --units $(SAMPLE_UNITS) --clusters 3 --seed 42; \
+	fi
+	$(BIN) --data "$(DATA)" serve --config.file data/ceems-lake.yml --web.listen-address $(LISTEN)
+
+##@ Development
+.PHONY: build
+build: ## Debug build of the ceems-lake binary
+	$(CARGO) build -p ceems-lake-api --bin ceems-lake
+
+.PHONY: release
+release: ## Release build (no LTO; minutes, not tens of minutes)
+	$(CARGO) build --release -p ceems-lake-api --bin ceems-lake
+
+.PHONY: dist
+dist: ## Fully optimised binary (fat LTO, one codegen unit; slow to build)
+	$(CARGO) build --profile dist -p ceems-lake-api --bin ceems-lake
+
+.PHONY: test
+test: ## All tests (unit, property, end-to-end against the real binary)
+	$(CARGO) build -p ceems-lake-api --bin ceems-lake
+	CEEMS_LAKE_BIN=$(BIN_DEBUG) $(CARGO) test --workspace --no-fail-fast
+
+.PHONY: lint
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+.PHONY: bench
+bench: ## Criterion benches (results: BENCHMARKS.md)
+	$(CARGO) bench -p ceems-lake-benches
+
+.PHONY: ci
+ci: lint test ## What CI runs, and more: lint then test
