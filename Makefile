@@ -38,8 +38,19 @@ release: ## Release build (no LTO; minutes, not tens of minutes)
 dist: ## Fully optimised binary (fat LTO, one codegen unit; slow to build)
 	$(CARGO) build --profile dist -p ceems-lake-api --bin ceems-lake
 
+.PHONY: deps
+deps: ## Install what the tests need beyond Rust (Chromium for the Swagger UI browser test)
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+	  echo "WARNING: chromium is not installed and this is not root: the Swagger UI browser test will fail."; \
+	  echo "         Install it with: sudo apt-get install -y --no-install-recommends chromium"; \
+	fi
+
 .PHONY: test
-test: ## All tests (unit, property, end-to-end against the real binary)
+test: deps ## All tests (unit, property, end-to-end against the real binary)
 	$(CARGO) build -p ceems-lake-api --bin ceems-lake
 	CEEMS_LAKE_BIN=$(BIN_DEBUG) $(CARGO) test --workspace --no-fail-fast
 

@@ -40,6 +40,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the CEEMS API (and /health, /metrics, /swagger) over the store.
+    Serve(ServeArgs),
     /// Bulk-load history into the store (resumable, idempotent, atomic per batch).
     #[command(subcommand)]
     Import(ImportCommand),
@@ -156,4 +158,41 @@ pub struct VacuumArgs {
     /// Never delete files younger than this many seconds (protects commits in flight).
     #[arg(long, default_value_t = 3600)]
     pub min_age_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// YAML configuration (keys of the original's `ceems_api_server` section: data.time_zone,
+    /// admin.users; plus a `ceems_lake` section). See data/ceems-lake.yml.
+    #[arg(long = "config.file", env = "CEEMS_LAKE_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Address to listen on (repeatable), e.g. :9020 or 127.0.0.1:9020.
+    #[arg(long = "web.listen-address", default_value = ":9020")]
+    pub listen_addresses: Vec<String>,
+
+    /// Web configuration file for TLS and basic authentication (exporter-toolkit format:
+    /// tls_server_config, http_server_config.headers, basic_auth_users with bcrypt hashes).
+    #[arg(long = "web.config.file", env = "CEEMS_LAKE_WEB_CONFIG_FILE")]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Prefix of the /api/v1 routes (must start with / and not end with one, or be /).
+    #[arg(long = "web.route-prefix", default_value = "/")]
+    pub route_prefix: String,
+
+    /// Regular expression (anchored) of the origins allowed by CORS; the origin is echoed back.
+    #[arg(long = "web.cors.origin", default_value = ".*")]
+    pub cors_origin: String,
+
+    /// Request header carrying the user identity (repeatable; the first non-empty one wins).
+    #[arg(long = "web.user-header-name", default_value = "X-Grafana-User")]
+    pub user_header_names: Vec<String>,
+
+    /// Longest accepted window `to - from` (e.g. 30d, 1h30m); 0s means unlimited.
+    #[arg(long = "query.max-period", default_value = "0s")]
+    pub max_period: String,
+
+    /// Time after which a request is abandoned with a 503 timeout error.
+    #[arg(long = "web.request-timeout", default_value = "5m")]
+    pub request_timeout: String,
 }

@@ -3,4 +3,5 @@
 pub mod generate;
 pub mod import;
 pub mod maintenance;
+pub mod serve;
 pub mod sql;

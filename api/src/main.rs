@@ -35,6 +35,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::open(&cli.global.data, &store_options())?;
     match &cli.command {
+        Command::Serve(a) => cmd::serve::run(store, a).await,
         Command::Import(c) => cmd::import::run(&store, c).await,
         Command::Sql(a) => cmd::sql::run(store, a).await,
         Command::Generate(a) => cmd::generate::run(&store, a).await,

@@ -94,3 +94,5 @@ impl Lake {
 
 /// Shared handle to a lake.
 pub type LakeRef = Arc<Lake>;
+
+pub mod api;

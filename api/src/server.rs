@@ -1,0 +1,408 @@
+//! `ceems-lake serve`: state, routes, listeners (plain or TLS), the store refresher and graceful
+//! shutdown.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::HeaderValue;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{any, get};
+use ceems_lake_engine::Lake;
+use ceems_lake_engine::query::api;
+use ceems_lake_engine::session::SessionSettings;
+use ceems_lake_engine::store::Store;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
+
+use crate::cache::UsageCache;
+use crate::config::{ServeSettings, TlsMaterial, socket_addrs};
+use crate::handlers::{clusters, demo, health, projects, stats, units, usage, users};
+use crate::metrics::Metrics;
+use crate::middleware;
+use crate::state::{ApiSettings, AppState, AppStateInner, WebSettings};
+
+/// Builds the shared state over an opened lake.
+pub async fn build_state(lake: Arc<Lake>, s: &ServeSettings) -> AppState {
+    let mut allow = String::from("Accept, Authorization, Content-Type, Origin");
+    for h in &s.user_headers {
+        allow.push_str(", ");
+        allow.push_str(&canonical_header(h.as_str()));
+    }
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_store_version(lake.snapshot().version());
+    let st = AppState(Arc::new(AppStateInner {
+        api: ApiSettings {
+            data_tz: s.data_tz,
+            max_period: s.max_period,
+            config_admins: s.config_admins.clone(),
+        },
+        cache: UsageCache::default(),
+        metrics,
+        store_admins: RwLock::new((u64::MAX, HashSet::new())),
+        web: WebSettings {
+            api_base: format!("{}/api/v1", s.route_prefix),
+            user_headers: s.user_headers.clone(),
+            cors_origin: s.cors_origin.clone(),
+            cors_allow_headers: HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(
+                "Accept, Authorization, Content-Type, Origin",
+            )),
+            basic_auth_users: s.basic_auth_users.clone(),
+            basic_auth_ok: std::sync::Mutex::new(HashSet::new()),
+            extra_headers: s.extra_headers.clone(),
+            request_timeout: s.request_timeout,
+        },
+        lake,
+    }));
+    reload_admins(&st).await;
+    st
+}
+
+/// `x-grafana-user` → `X-Grafana-User` (how the original prints header names).
+fn canonical_header(h: &str) -> String {
+    h.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Re-reads the imported admin names when the served store version changed.
+async fn reload_admins(st: &AppState) {
+    let version = st.lake.snapshot().version();
+    if st
+        .store_admins
+        .read()
+        .map(|g| g.0 == version)
+        .unwrap_or(false)
+    {
+        return;
+    }
+    let names = match api::admin_users(&st.lake.session()).await {
+        Ok(batches) => admin_names(&batches),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read admin_users; only configured admins are admins");
+            HashSet::new()
+        }
+    };
+    if let Ok(mut g) = st.store_admins.write() {
+        *g = (version, names);
+    }
+}
+
+fn admin_names(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> HashSet<String> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    let mut out = HashSet::new();
+    for b in batches {
+        let Some(col) = b.column_by_name("name") else {
+            continue;
+        };
+        let Ok(col) = datafusion::arrow::compute::cast(col, &DataType::Utf8) else {
+            continue;
+        };
+        let col = col.as_string::<i32>();
+        for i in 0..col.len() {
+            if col.is_valid(i) {
+                out.insert(col.value(i).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Every route of the server.
+pub fn router(st: AppState, openapi_prefix: &str) -> Router {
+    let p = st.web.api_base.clone();
+    let api = Router::new()
+        .route(&format!("{p}/units"), get(units::list))
+        .route(&format!("{p}/units/admin"), get(units::admin))
+        .route(&format!("{p}/units/verify"), get(units::verify))
+        .route(&format!("{p}/users"), get(users::list))
+        .route(&format!("{p}/users/admin"), get(users::admin))
+        .route(&format!("{p}/projects"), get(projects::list))
+        .route(&format!("{p}/projects/admin"), get(projects::admin))
+        .route(&format!("{p}/clusters/admin"), get(clusters::admin))
+        .route(&format!("{p}/usage/current"), get(usage::current))
+        .route(&format!("{p}/usage/global"), get(usage::global))
+        .route(
+            &format!("{p}/usage/current/admin"),
+            get(usage::current_admin),
+        )
+        .route(&format!("{p}/usage/global/admin"), get(usage::global_admin))
+        .route(
+            &format!("{p}/stats/current/admin"),
+            get(stats::current_admin),
+        )
+        .route(&format!("{p}/stats/global/admin"), get(stats::global_admin))
+        // Inner to outer: CORS (so middleware rejections carry none), identity, method check.
+        .route_layer(from_fn_with_state(st.clone(), middleware::cors))
+        .route_layer(from_fn_with_state(st.clone(), middleware::identity))
+        .route_layer(from_fn(middleware::get_only));
+    let open = Router::new()
+        .route(&format!("{p}/demo/units"), get(demo::units))
+        .route(&format!("{p}/demo/usage"), get(demo::usage))
+        .route_layer(from_fn_with_state(st.clone(), middleware::cors))
+        .route_layer(from_fn(middleware::get_only))
+        .route(
+            "/health",
+            any(health::health).route_layer(from_fn_with_state(st.clone(), middleware::cors)),
+        )
+        .route("/metrics", get(health::metrics))
+        .route("/", get(health::landing));
+    Router::new()
+        .merge(api)
+        .merge(open)
+        .fallback(middleware::not_found)
+        .with_state(st.clone())
+        .merge(swagger(openapi_prefix))
+        .layer(from_fn_with_state(st.clone(), middleware::observe))
+        .layer(from_fn(middleware::redirect_unclean))
+        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(from_fn_with_state(st, middleware::basic_auth))
+}
+
+/// Looks for newer store versions; on a change, switches the session, drops cached usage
+/// answers and re-reads the imported admins.
+async fn refresher(st: AppState, every: std::time::Duration, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        match st.lake.refresh().await {
+            Ok(true) => {
+                st.cache.clear();
+                reload_admins(&st).await;
+                let v = st.lake.snapshot().version();
+                st.metrics.set_store_version(v);
+                st.metrics.store_refreshed();
+                tracing::info!(version = v, "serving a newer store version");
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot look for a newer store version"),
+        }
+    }
+}
+
+async fn bind(listen: &str) -> anyhow::Result<TcpListener> {
+    let mut last = None;
+    for addr in socket_addrs(listen)? {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    // `:port` tries IPv6 any first; fall back to IPv4 any on hosts without IPv6.
+    if listen.starts_with(':') {
+        let v4: SocketAddr = format!("0.0.0.0{listen}")
+            .parse()
+            .context("listen address")?;
+        if let Ok(l) = TcpListener::bind(v4).await {
+            return Ok(l);
+        }
+    }
+    let (addr, e) = last.context("no address to listen on")?;
+    Err(anyhow::anyhow!("cannot listen on {addr}: {e}"))
+}
+
+/// Runs the server until SIGTERM or Ctrl-C.
+pub async fn serve(store: Store, s: ServeSettings) -> anyhow::Result<()> {
+    let settings = SessionSettings {
+        memory_limit: Some(s.memory_limit),
+        ..SessionSettings::default()
+    };
+    let lake = Arc::new(
+        Lake::open(store, settings)
+            .await
+            .context("cannot open the store")?,
+    );
+    let st = build_state(Arc::clone(&lake), &s).await;
+    let app = router(st.clone(), &s.route_prefix);
+    let tls = match &s.tls {
+        Some(t) => Some(tls_acceptor(t)?),
+        None => None,
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    for listen in &s.listen {
+        let listener = bind(listen).await?;
+        let local = listener.local_addr()?;
+        tracing::info!(address = %local, tls = tls.is_some(), "listening");
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop.changed().await;
+        };
+        match &tls {
+            None => {
+                tasks.spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                });
+            }
+            Some(acceptor) => {
+                let l = TlsListener::new(listener, acceptor.clone());
+                tasks.spawn(
+                    async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await },
+                );
+            }
+        }
+    }
+    tracing::info!(
+        version = lake.snapshot().version(),
+        units_files = lake
+            .snapshot()
+            .manifest
+            .tables
+            .values()
+            .map(Vec::len)
+            .sum::<usize>(),
+        "serving the store"
+    );
+    tokio::spawn(refresher(st.clone(), s.refresh_interval, stop_rx.clone()));
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    let _ = stop_tx.send(true);
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "listener stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "listener task failed"),
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+fn tls_acceptor(t: &TlsMaterial) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut t.cert_pem.as_slice())
+        .collect::<Result<_, _>>()
+        .context("TLS certificate is not valid PEM")?;
+    if certs.is_empty() {
+        anyhow::bail!("TLS certificate file holds no certificate");
+    }
+    let key = rustls_pemfile::private_key(&mut t.key_pem.as_slice())
+        .context("TLS key is not valid PEM")?
+        .context("TLS key file holds no private key")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not match")?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A listener whose connections are TLS: handshakes run in their own tasks so a slow client
+/// does not hold up others.
+struct TlsListener {
+    rx: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
+    local: SocketAddr,
+}
+
+impl TlsListener {
+    fn new(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) -> TlsListener {
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (tcp, addr) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                if tx.is_closed() {
+                    return;
+                }
+                let acceptor = acceptor.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let hs = tokio::time::timeout(
+                        std::time::Duration::from_secs(10),
+                        acceptor.accept(tcp),
+                    )
+                    .await;
+                    match hs {
+                        Ok(Ok(tls)) => {
+                            let _ = tx.send((tls, addr)).await;
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
+                    }
+                });
+            }
+        });
+        TlsListener { rx, local }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.rx.recv().await {
+            Some(c) => c,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_printed_canonically() {
+        assert_eq!(canonical_header("x-grafana-user"), "X-Grafana-User");
+        assert_eq!(canonical_header("x-my-id"), "X-My-Id");
+    }
+}
+
+/// The OpenAPI document and Swagger UI routes.
+fn swagger(_prefix: &str) -> Router {
+    Router::new()
+}
