@@ -51,7 +51,9 @@ deps: ## Install what the tests need beyond Rust (Chromium for the Swagger UI br
 
 .PHONY: test
 test: deps ## All tests (unit, property, end-to-end against the real binary)
-	$(CARGO) build -p ceems-lake-api --bin ceems-lake
+	@# One build of every target with the same feature set `cargo test --workspace` uses, so
+	@# DataFusion is compiled once (building the binary alone would unify features differently).
+	$(CARGO) build --workspace --all-targets
 	CEEMS_LAKE_BIN=$(BIN_DEBUG) $(CARGO) test --workspace --no-fail-fast
 
 .PHONY: lint

@@ -209,8 +209,11 @@ mod tests {
             window_seconds(&p, 5).unwrap_err().message,
             "query parameter 'from': malformed timestamp"
         );
-        let p = Params::parse(Some("from=&to=+100"));
+        // An encoded sign is accepted; a bare `+` decodes to a space, as in Go.
+        let p = Params::parse(Some("from=&to=%2B100"));
         assert_eq!(window_seconds(&p, 5).unwrap(), (100 - 86_400, 100));
+        let p = Params::parse(Some("to=+100"));
+        assert!(window_seconds(&p, 5).is_err());
         assert_eq!(
             round_window(1_700_000_123, 1_700_003_456),
             (1_700_000_100, 1_700_003_700)

@@ -7,9 +7,11 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use axum::Router;
+use axum::handler::Handler;
 use axum::http::HeaderValue;
+use axum::http::StatusCode;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{any, get};
+use axum::routing::{MethodRouter, any, get};
 use ceems_lake_engine::Lake;
 use ceems_lake_engine::query::api;
 use ceems_lake_engine::session::SessionSettings;
@@ -23,6 +25,7 @@ use crate::config::{ServeSettings, TlsMaterial, socket_addrs};
 use crate::handlers::{clusters, demo, health, projects, stats, units, usage, users};
 use crate::metrics::Metrics;
 use crate::middleware;
+use crate::openapi;
 use crate::state::{ApiSettings, AppState, AppStateInner, WebSettings};
 
 /// Builds the shared state over an opened lake.
@@ -119,42 +122,59 @@ fn admin_names(batches: &[datafusion::arrow::record_batch::RecordBatch]) -> Hash
     out
 }
 
+/// A GET route that also answers CORS preflights (OPTIONS is a routed method, so the router
+/// adds no `Allow` header of its own; the CORS middleware writes the answer).
+fn api_get<H, T>(handler: H) -> MethodRouter<AppState>
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    get(handler).options(|| async { StatusCode::OK })
+}
+
 /// Every route of the server.
 pub fn router(st: AppState, openapi_prefix: &str) -> Router {
     let p = st.web.api_base.clone();
     let api = Router::new()
-        .route(&format!("{p}/units"), get(units::list))
-        .route(&format!("{p}/units/admin"), get(units::admin))
-        .route(&format!("{p}/units/verify"), get(units::verify))
-        .route(&format!("{p}/users"), get(users::list))
-        .route(&format!("{p}/users/admin"), get(users::admin))
-        .route(&format!("{p}/projects"), get(projects::list))
-        .route(&format!("{p}/projects/admin"), get(projects::admin))
-        .route(&format!("{p}/clusters/admin"), get(clusters::admin))
-        .route(&format!("{p}/usage/current"), get(usage::current))
-        .route(&format!("{p}/usage/global"), get(usage::global))
+        .route(&format!("{p}/units"), api_get(units::list))
+        .route(&format!("{p}/units/admin"), api_get(units::admin))
+        .route(&format!("{p}/units/verify"), api_get(units::verify))
+        .route(&format!("{p}/users"), api_get(users::list))
+        .route(&format!("{p}/users/admin"), api_get(users::admin))
+        .route(&format!("{p}/projects"), api_get(projects::list))
+        .route(&format!("{p}/projects/admin"), api_get(projects::admin))
+        .route(&format!("{p}/clusters/admin"), api_get(clusters::admin))
+        .route(&format!("{p}/usage/current"), api_get(usage::current))
+        .route(&format!("{p}/usage/global"), api_get(usage::global))
         .route(
             &format!("{p}/usage/current/admin"),
-            get(usage::current_admin),
+            api_get(usage::current_admin),
         )
-        .route(&format!("{p}/usage/global/admin"), get(usage::global_admin))
+        .route(
+            &format!("{p}/usage/global/admin"),
+            api_get(usage::global_admin),
+        )
         .route(
             &format!("{p}/stats/current/admin"),
-            get(stats::current_admin),
+            api_get(stats::current_admin),
         )
-        .route(&format!("{p}/stats/global/admin"), get(stats::global_admin))
+        .route(
+            &format!("{p}/stats/global/admin"),
+            api_get(stats::global_admin),
+        )
         // Inner to outer: CORS (so middleware rejections carry none), identity, method check.
         .route_layer(from_fn_with_state(st.clone(), middleware::cors))
         .route_layer(from_fn_with_state(st.clone(), middleware::identity))
         .route_layer(from_fn(middleware::get_only));
     let open = Router::new()
-        .route(&format!("{p}/demo/units"), get(demo::units))
-        .route(&format!("{p}/demo/usage"), get(demo::usage))
+        .route(&format!("{p}/demo/units"), api_get(demo::units))
+        .route(&format!("{p}/demo/usage"), api_get(demo::usage))
         .route_layer(from_fn_with_state(st.clone(), middleware::cors))
         .route_layer(from_fn(middleware::get_only))
         .route(
             "/health",
-            any(health::health).route_layer(from_fn_with_state(st.clone(), middleware::cors)),
+            // `any` routes have no per-method endpoints, so the layer wraps the whole handler.
+            any(health::health).layer(from_fn_with_state(st.clone(), middleware::cors)),
         )
         .route("/metrics", get(health::metrics))
         .route("/", get(health::landing));
@@ -163,7 +183,7 @@ pub fn router(st: AppState, openapi_prefix: &str) -> Router {
         .merge(open)
         .fallback(middleware::not_found)
         .with_state(st.clone())
-        .merge(swagger(openapi_prefix))
+        .merge(openapi::router(openapi::document(openapi_prefix, None)))
         .layer(from_fn_with_state(st.clone(), middleware::observe))
         .layer(from_fn(middleware::redirect_unclean))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
@@ -400,9 +420,4 @@ mod tests {
         assert_eq!(canonical_header("x-grafana-user"), "X-Grafana-User");
         assert_eq!(canonical_header("x-my-id"), "X-My-Id");
     }
-}
-
-/// The OpenAPI document and Swagger UI routes.
-fn swagger(_prefix: &str) -> Router {
-    Router::new()
 }

@@ -188,12 +188,9 @@ async fn execute(
                 rows += b.num_rows();
                 w.write(&b)?;
             }
+            // `finish` writes `[]` when no row was written.
             w.finish()?;
-            let out = w.into_inner();
-            if rows == 0 {
-                write!(out, "[]")?;
-            }
-            writeln!(out)?;
+            writeln!(w.into_inner())?;
         }
         OutputFormat::Ndjson => {
             let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);

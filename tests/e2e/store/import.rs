@@ -194,8 +194,14 @@ fn malformed_rows_are_rejected_and_the_rest_imported() {
     );
 
     let text = std::fs::read_to_string(&rejects).expect("rejects file written");
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    assert_eq!(
+        lines.next(),
+        Some("location\tfield\tvalue\treason"),
+        "the rejects file starts with its header line"
+    );
     let mut listed = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+    for line in lines {
         let f: Vec<&str> = line.split('\t').collect();
         assert!(
             f.len() >= 4,
