@@ -21,7 +21,7 @@ help: ## Show this help
 run: release ## Build, create sample data in ./lake if empty, and serve it on localhost:9020
 	@if [ ! -d "$(DATA)/_manifest" ]; then \
 	  echo "generating $(SAMPLE_UNITS) sample units into $(DATA) ..."; \
-	  $(BIN) --data "$(DATA)" generate --units $(SAMPLE_UNITS) --clusters 3 --seed 42; \
+	  $(BIN) --data "$(DATA)" generate --units $(SAMPLE_UNITS) --clusters 3 --seed 42 --end now; \
 	fi
 	$(BIN) --data "$(DATA)" serve --config.file data/ceems-lake.yml --web.listen-address $(LISTEN)
 

@@ -135,6 +135,13 @@ pub struct GenerateArgs {
     /// Time zone the time strings are rendered in.
     #[arg(long, default_value = "Europe/Paris")]
     pub time_zone: String,
+    /// Newest instant of the data (the last ingest cycle): `now`, a date such as 2026-11-01 or
+    /// 2026-11-01T12:00:00Z, or Unix seconds. The default is fixed so output is reproducible.
+    #[arg(long, default_value = "2026-11-01")]
+    pub end: String,
+    /// Span before `--end` over which units start, in years.
+    #[arg(long, default_value_t = 3.0)]
+    pub years: f64,
     /// Write a CEEMS-format SQLite database to this file instead of the store.
     #[arg(long)]
     pub ceems_sqlite: Option<PathBuf>,

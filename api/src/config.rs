@@ -387,6 +387,27 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_configuration_is_valid() {
+        use clap::Parser;
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/ceems-lake.yml");
+        let cli = crate::cli::Cli::try_parse_from([
+            "ceems-lake",
+            "serve",
+            "--config.file",
+            sample.to_str().unwrap(),
+        ])
+        .unwrap();
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("not the serve command")
+        };
+        let s = ServeSettings::from_args(&args).unwrap();
+        assert_eq!(s.data_tz, DataTz::parse("Europe/Paris").unwrap());
+        assert_eq!(s.config_admins, vec!["admin"]);
+        assert_eq!(s.refresh_interval, Duration::from_secs(2));
+        assert_eq!(s.memory_limit, 2 << 30);
+    }
+
+    #[test]
     fn listen_address_without_host_binds_everywhere() {
         let a = socket_addrs(":9020").unwrap();
         assert!(

@@ -18,10 +18,29 @@ pub fn spec_of(a: &GenerateArgs) -> anyhow::Result<GenerateSpec> {
         clusters: a.clusters,
         seed: a.seed,
         time_zone: tz,
-        ..GenerateSpec::default()
+        end_ms: parse_end(&a.end)?,
+        years: a.years,
     };
     spec.validate()?;
     Ok(spec)
+}
+
+/// `now`, `YYYY-MM-DD` (midnight UTC), an RFC 3339 instant, or Unix seconds → Unix ms.
+fn parse_end(s: &str) -> anyhow::Result<i64> {
+    let s = s.trim();
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(chrono::Utc::now().timestamp_millis());
+    }
+    if let Ok(secs) = s.parse::<i64>() {
+        return Ok(secs.saturating_mul(1000));
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_millis());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis());
+    }
+    anyhow::bail!("--end {s:?}: expected now, YYYY-MM-DD, an RFC 3339 time or Unix seconds")
 }
 
 pub async fn run(store: &Store, a: &GenerateArgs) -> anyhow::Result<()> {
@@ -55,4 +74,20 @@ pub async fn run(store: &Store, a: &GenerateArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_end;
+
+    #[test]
+    fn end_spellings() {
+        // 2026-11-01T00:00:00Z, the default end of the generator.
+        assert_eq!(parse_end("2026-11-01").unwrap(), 1_793_491_200_000);
+        assert_eq!(parse_end("2026-11-01T01:00:00+01:00").unwrap(), 1_793_491_200_000);
+        assert_eq!(parse_end("1793491200").unwrap(), 1_793_491_200_000);
+        let now = chrono::Utc::now().timestamp_millis();
+        assert!((parse_end("now").unwrap() - now).abs() < 60_000);
+        assert!(parse_end("yesterday").is_err());
+    }
 }
