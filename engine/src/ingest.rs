@@ -8,8 +8,14 @@
 pub mod builder;
 pub mod ceems_row;
 pub mod ceems_sqlite;
+pub mod estimate;
 pub mod generated;
 pub mod metric_json;
+pub mod ndjson;
+pub mod parquet;
+pub mod sacct;
+pub mod source;
+pub mod swf;
 
 pub use builder::{MembersBuilder, UnitFields, UnitsBuilder};
 pub use ceems_row::{CeemsMemberRow, CeemsUnitRow};
@@ -87,6 +93,8 @@ pub struct ImportSummary {
     pub units_replaced: u64,
     pub units_unchanged: u64,
     pub rows_rejected: u64,
+    /// Rows left out on purpose (Slurm job steps); listed with the rejects.
+    pub rows_skipped: u64,
     /// Dimension rows (users, projects, admin users) read from the source.
     pub users: u64,
     pub projects: u64,
