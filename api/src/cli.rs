@@ -61,6 +61,26 @@ pub enum Command {
 pub enum ImportCommand {
     /// Import an original CEEMS SQLite database (tables units, users, projects, admin_users).
     CeemsSqlite(CeemsSqliteArgs),
+    /// Import Slurm accounting dumps (`sacct --parsable2`, with or without a header line).
+    ///
+    /// Job allocations become units shaped like the original's Slurm units (allocation from
+    /// AllocTRES, times in the data zone, walltime and allocated CPU/GPU/memory time); job
+    /// steps are skipped and listed with the rejects. Users and projects are derived from the
+    /// jobs. A dump without a header line uses the field list the original asks sacct for,
+    /// or --fields / --header-file.
+    Sacct(SacctArgs),
+    /// Import Standard Workload Format logs (Parallel Workloads Archive, SWF 2.x).
+    ///
+    /// Times are relative to the header's UnixStartTime; users and groups become `user<N>` and
+    /// `group<N>` (the group is also the project); partition and queue names from the header
+    /// go into the tags; allocated processors into the cpus.
+    Swf(SwfArgs),
+    /// Import units in the API's unit JSON shape, one object per line (round-trips an export of
+    /// /api/v1/units, e.g. `jq -c '.data[]'`).
+    Ndjson(ExportArgs),
+    /// Import units from a Parquet file in the store's schema (round-trips
+    /// `ceems-lake sql --format parquet "select * from units"`).
+    Parquet(ExportArgs),
 }
 
 /// Options shared by the importers.
@@ -70,9 +90,16 @@ pub struct ImportArgs {
     #[arg(long, default_value_t = 100_000)]
     pub batch_size: usize,
 
-    /// Time zone of time strings without a UTC offset (IANA name, UTC or Local).
-    #[arg(long, env = "CEEMS_LAKE_TIME_ZONE", default_value = "Local")]
-    pub time_zone: String,
+    /// Time zone of time strings without a UTC offset and of the time strings the importer
+    /// writes (IANA name such as Europe/Paris, UTC or Local). Default: `data.time_zone` of
+    /// --config.file, else Local.
+    #[arg(long, visible_alias = "timezone", env = "CEEMS_LAKE_TIME_ZONE")]
+    pub time_zone: Option<String>,
+
+    /// The server's YAML configuration; its `ceems_api_server.data.time_zone` is the default
+    /// of --time-zone.
+    #[arg(long = "config.file", env = "CEEMS_LAKE_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
 
     /// Write every rejected row (location, field, value, reason) to this file as tab-separated
     /// lines. Without it, rejects are printed to standard error.
@@ -88,6 +115,81 @@ pub struct ImportArgs {
 pub struct CeemsSqliteArgs {
     /// The CEEMS database file (ceems.db).
     pub file: PathBuf,
+    #[command(flatten)]
+    pub import: ImportArgs,
+}
+
+/// Energy estimates shared by the accounting-log importers.
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// For units without measured energy, estimate CPU and GPU energy (kWh) from allocated
+    /// cores and GPUs x run time x watts, and emissions from a g/kWh factor, as configured in
+    /// this YAML file (per cluster, optionally per partition; see
+    /// data/energy-estimate.example.yml). Estimated units get the tag
+    /// `"energy_source":"estimated"`.
+    #[arg(long, value_name = "FILE")]
+    pub estimate_energy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SacctArgs {
+    /// Dump files (plain, or gzip/xz/zstd-compressed: detected from their first bytes).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Cluster id of the units. Without it the dump's `cluster` column is used.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// Field names of a dump without a header line, comma- or `|`-separated (default: the
+    /// original's list jobidraw,partition,qos,account,group,gid,user,uid,submit,start,end,
+    /// elapsed,elapsedraw,exitcode,state,alloctres,nodelist,jobname,workdir).
+    #[arg(long, conflicts_with = "header_file")]
+    pub fields: Option<String>,
+    /// A file whose first line is the header (`jobid|jobidraw|cluster|…`) of dumps that were
+    /// written without one.
+    #[arg(long, value_name = "FILE")]
+    pub header_file: Option<PathBuf>,
+    /// `resource_manager` of the units.
+    #[arg(long, default_value = "slurm")]
+    pub resource_manager: String,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
+    #[command(flatten)]
+    pub import: ImportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SwfArgs {
+    /// SWF logs (plain, or gzip/xz/zstd-compressed).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Cluster id of the units (SWF logs do not name their machine in a field).
+    #[arg(long, required = true)]
+    pub cluster_id: String,
+    /// `resource_manager` of the units.
+    #[arg(long, default_value = "slurm")]
+    pub resource_manager: String,
+    /// Epoch (Unix seconds) of the relative times, for logs whose header has no UnixStartTime.
+    #[arg(long)]
+    pub unix_start_time: Option<i64>,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
+    #[command(flatten)]
+    pub import: ImportArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Files to import (NDJSON may be gzip/xz/zstd-compressed).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Cluster id of every unit, overriding the units' own `cluster_id`.
+    #[arg(long)]
+    pub cluster_id: Option<String>,
+    /// `resource_manager` of units that do not name one.
+    #[arg(long)]
+    pub resource_manager: Option<String>,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
     #[command(flatten)]
     pub import: ImportArgs,
 }

@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Shows a progress bar (rows, rows/s, ETA) and writes rejects to a file or standard error.
 pub struct CliObserver {
-    bar: ProgressBar,
+    /// Replaced for every file of a multi-file import.
+    bar: Mutex<ProgressBar>,
+    show_bar: bool,
     rejects: Mutex<Box<dyn Write + Send>>,
     to_file: bool,
 }
@@ -18,20 +20,7 @@ pub struct CliObserver {
 impl CliObserver {
     /// `rejects`: file for rejected rows (tab-separated), or `None` for standard error.
     pub fn new(show_bar: bool, rejects: Option<&Path>) -> anyhow::Result<Self> {
-        let bar = ProgressBar::with_draw_target(
-            None,
-            if show_bar {
-                ProgressDrawTarget::stderr()
-            } else {
-                ProgressDrawTarget::hidden()
-            },
-        );
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows  {per_sec}  ETA {eta}  {msg}",
-            )
-            .expect("valid template"),
-        );
+        let bar = new_bar(show_bar);
         let (w, to_file): (Box<dyn Write + Send>, bool) = match rejects {
             Some(p) => {
                 let mut f = std::io::BufWriter::new(std::fs::File::create(p).map_err(|e| {
@@ -43,19 +32,46 @@ impl CliObserver {
             None => (Box::new(std::io::stderr()), false),
         };
         Ok(CliObserver {
-            bar,
+            bar: Mutex::new(bar),
+            show_bar,
             rejects: Mutex::new(w),
             to_file,
         })
     }
 
-    /// Stops the bar and flushes the rejects.
+    fn bar(&self) -> ProgressBar {
+        self.bar.lock().expect("progress bar lock").clone()
+    }
+
+    /// Stops the bar and flushes the rejects; a next import through this observer gets a
+    /// fresh bar.
     pub fn finish(&self) {
-        self.bar.finish_and_clear();
+        let mut bar = self.bar.lock().expect("progress bar lock");
+        bar.finish_and_clear();
+        *bar = new_bar(self.show_bar);
+        drop(bar);
         if let Ok(mut w) = self.rejects.lock() {
             let _ = w.flush();
         }
     }
+}
+
+fn new_bar(show: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        None,
+        if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows  {per_sec}  ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
 }
 
 fn clean(s: &str) -> String {
@@ -64,11 +80,11 @@ fn clean(s: &str) -> String {
 
 impl ImportObserver for CliObserver {
     fn total(&self, rows: u64) {
-        self.bar.set_length(rows);
+        self.bar().set_length(rows);
     }
 
     fn advance(&self, rows: u64) {
-        self.bar.inc(rows);
+        self.bar().inc(rows);
     }
 
     fn reject(&self, r: &RowReject) {
@@ -83,7 +99,7 @@ impl ImportObserver for CliObserver {
                 clean(&r.reason)
             );
         } else {
-            self.bar.suspend(|| {
+            self.bar().suspend(|| {
                 let _ = writeln!(w, "rejected {r}");
             });
         }
@@ -91,7 +107,7 @@ impl ImportObserver for CliObserver {
 
     fn committed(&self, o: &CommitOutcome) {
         if let Some(v) = o.version {
-            self.bar.set_message(format!("version {v}"));
+            self.bar().set_message(format!("version {v}"));
             tracing::debug!(
                 version = v,
                 inserted = o.units_inserted,
@@ -103,6 +119,6 @@ impl ImportObserver for CliObserver {
     }
 
     fn message(&self, msg: &str) {
-        self.bar.suspend(|| tracing::info!("{msg}"));
+        self.bar().suspend(|| tracing::info!("{msg}"));
     }
 }

@@ -95,7 +95,8 @@ pub struct ImportSummary {
     pub rows_rejected: u64,
     /// Rows left out on purpose (Slurm job steps); listed with the rejects.
     pub rows_skipped: u64,
-    /// Dimension rows (users, projects, admin users) read from the source.
+    /// Dimension rows (users, projects, admin users) read from the source, or (importers that
+    /// derive them from units) created or extended by the import.
     pub users: u64,
     pub projects: u64,
     pub admin_users: u64,

@@ -38,7 +38,10 @@ fn parse_end(s: &str) -> anyhow::Result<i64> {
         return Ok(t.timestamp_millis());
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis());
+        return Ok(d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_millis());
     }
     anyhow::bail!("--end {s:?}: expected now, YYYY-MM-DD, an RFC 3339 time or Unix seconds")
 }
@@ -84,7 +87,10 @@ mod tests {
     fn end_spellings() {
         // 2026-11-01T00:00:00Z, the default end of the generator.
         assert_eq!(parse_end("2026-11-01").unwrap(), 1_793_491_200_000);
-        assert_eq!(parse_end("2026-11-01T01:00:00+01:00").unwrap(), 1_793_491_200_000);
+        assert_eq!(
+            parse_end("2026-11-01T01:00:00+01:00").unwrap(),
+            1_793_491_200_000
+        );
         assert_eq!(parse_end("1793491200").unwrap(), 1_793_491_200_000);
         let now = chrono::Utc::now().timestamp_millis();
         assert!((parse_end("now").unwrap() - now).abs() < 60_000);

@@ -107,7 +107,8 @@ impl EnergyModel {
             path: path.display().to_string(),
             source: e,
         })?;
-        Self::from_yaml(&text).map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))
+        Self::from_yaml(&text)
+            .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))
     }
 
     fn validate(&self) -> Result<()> {

@@ -121,7 +121,12 @@ pub fn emit_generic(
         return fail(out, "uuid", "", "missing or empty uuid");
     }
     if r.cluster_id.is_empty() {
-        return fail(out, "cluster_id", "", "missing cluster_id and no --cluster-id");
+        return fail(
+            out,
+            "cluster_id",
+            "",
+            "missing cluster_id and no --cluster-id",
+        );
     }
     let mut ts = [r.created_at_ts, r.started_at_ts, r.ended_at_ts];
     let texts = [r.created_at, r.started_at, r.ended_at];
@@ -185,7 +190,10 @@ pub fn emit_generic(
     }
     let last_ts = r
         .last_updated_at_ts
-        .or_else(|| r.last_updated_at.and_then(|t| clock.parse(t).ok().flatten()))
+        .or_else(|| {
+            r.last_updated_at
+                .and_then(|t| clock.parse(t).ok().flatten())
+        })
         .or(ended)
         .or(started)
         .or(created);
@@ -313,7 +321,12 @@ impl LineFormat for Ndjson {
         let l: Line<'_> = match serde_json::from_str(line) {
             Ok(l) => l,
             Err(e) => {
-                out.reject(reject(&location(), "(line)", line, format!("not a unit object: {e}")));
+                out.reject(reject(
+                    &location(),
+                    "(line)",
+                    line,
+                    format!("not a unit object: {e}"),
+                ));
                 return;
             }
         };
@@ -441,7 +454,11 @@ pub async fn import(
         eopts.cluster_id,
         eopts.resource_manager,
         opts.time_zone.name(),
-        eopts.estimate.as_ref().map(|m| m.describe()).unwrap_or_default()
+        eopts
+            .estimate
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
     );
     let source = source::fingerprint("ndjson", path, &options)?;
     let input = source::open_input(path)?;

@@ -11,7 +11,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, MapArray, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, MapArray, RecordBatch,
+    StringArray,
+};
 use arrow::datatypes::{DataType, Float64Type, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -232,14 +235,12 @@ impl ParquetSource {
                     .map(|a| a.value(i))
             };
             let t = |k: usize| -> Option<i64> {
-                c.ts[k].as_ref().filter(|a| a.is_valid(i)).map(|a| a.value(i))
+                c.ts[k]
+                    .as_ref()
+                    .filter(|a| a.is_valid(i))
+                    .map(|a| a.value(i))
             };
-            let cluster = self
-                .opts
-                .cluster_id
-                .as_deref()
-                .or(s(0))
-                .unwrap_or("");
+            let cluster = self.opts.cluster_id.as_deref().or(s(0)).unwrap_or("");
             let rm = s(1)
                 .filter(|v| !v.is_empty())
                 .or(self.opts.resource_manager.as_deref())
@@ -324,7 +325,11 @@ pub async fn import(
         eopts.cluster_id,
         eopts.resource_manager,
         opts.time_zone.name(),
-        eopts.estimate.as_ref().map(|m| m.describe()).unwrap_or_default()
+        eopts
+            .estimate
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
     );
     let source_id = source::fingerprint("parquet", path, &options)?;
     let file_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);

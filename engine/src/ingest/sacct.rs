@@ -226,7 +226,10 @@ impl Tres {
 /// the unit (K, M, G, T, P; powers of 1024); a value without a unit counts 0.
 pub fn parse_tres_mem(v: &str) -> std::result::Result<i64, String> {
     let b = v.trim().as_bytes();
-    let int_end = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
+    let int_end = b
+        .iter()
+        .position(|c| !c.is_ascii_digit())
+        .unwrap_or(b.len());
     if int_end == 0 {
         return Err(format!("memory {v:?} does not start with a number"));
     }
@@ -336,7 +339,9 @@ fn expand_expr(
             for item in inner.split(',') {
                 let item = item.trim();
                 let (lo, hi) = item.split_once('-').unwrap_or((item, item));
-                let ok = |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
+                let ok = |s: &str| {
+                    !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit())
+                };
                 if !ok(lo) || !ok(hi) {
                     return Err(format!("range {item:?} is not N or N-M"));
                 }
@@ -512,7 +517,12 @@ impl LineFormat for Sacct {
             None => self.field(line, F::Cluster).unwrap_or("").trim(),
         };
         if cluster.is_empty() {
-            out.reject(reject(&loc(self), "cluster", "", "empty cluster and no --cluster-id"));
+            out.reject(reject(
+                &loc(self),
+                "cluster",
+                "",
+                "empty cluster and no --cluster-id",
+            ));
             return;
         }
 
@@ -561,10 +571,8 @@ impl LineFormat for Sacct {
                 }
             }
         }
-        let int_field = |s: &Sacct, f: F| {
-            s.field(line, f)
-                .and_then(|v| v.trim().parse::<i64>().ok())
-        };
+        let int_field =
+            |s: &Sacct, f: F| s.field(line, f).and_then(|v| v.trim().parse::<i64>().ok());
         let cpus = tres
             .cpus
             .or_else(|| int_field(self, F::AllocCpus))
@@ -836,7 +844,11 @@ pub async fn import(
         layout.names.join(","),
         sopts.resource_manager,
         opts.time_zone.name(),
-        sopts.estimate.as_ref().map(|m| m.describe()).unwrap_or_default()
+        sopts
+            .estimate
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
     );
     let source = source::fingerprint("sacct", path, &options)?;
     let input = source::open_input(path)?;

@@ -305,7 +305,10 @@ impl Clock {
             return off;
         }
         let a = self.tz.offset_at(hour * 3600 * 1000).local_minus_utc();
-        let b = self.tz.offset_at((hour * 3600 + 3599) * 1000).local_minus_utc();
+        let b = self
+            .tz
+            .offset_at((hour * 3600 + 3599) * 1000)
+            .local_minus_utc();
         if a == b {
             self.to_local[slot] = (hour, a);
             a
@@ -371,7 +374,11 @@ impl Clock {
                     return Err("invalid UTC offset");
                 }
                 let off = i64::from(oh * 3600 + om * 60);
-                if *sign == b'+' { local - off } else { local + off }
+                if *sign == b'+' {
+                    local - off
+                } else {
+                    local + off
+                }
             }
             _ => return Err("unexpected text after the time"),
         };
@@ -681,6 +688,8 @@ struct MemberRow {
     tags: String,
     last_updated_at: String,
     dirty: bool,
+    /// Created or extended by this import (for the summary).
+    touched: bool,
 }
 
 /// The users and projects tables as known to this import: what the store had, plus what the
@@ -738,6 +747,7 @@ fn load_members(batches: &[RecordBatch], into: &mut BTreeMap<(String, String), M
                     tags: v(tags, i),
                     last_updated_at: v(upd, i),
                     dirty: false,
+                    touched: false,
                 },
             );
         }
@@ -778,9 +788,11 @@ impl Members {
                     tags: "null".into(),
                     last_updated_at: m.last_updated_at.clone(),
                     dirty: true,
+                    touched: true,
                 });
             if !member.is_empty() && row.members.insert(member.to_string()) {
                 row.dirty = true;
+                row.touched = true;
                 if m.last_updated_at > row.last_updated_at {
                     row.last_updated_at = m.last_updated_at.clone();
                 }
@@ -790,6 +802,14 @@ impl Members {
             one(&mut self.users, m, &m.user, &m.project);
             one(&mut self.projects, m, &m.project, &m.user);
         }
+    }
+
+    /// Users and projects rows this import created or extended.
+    fn touched(&self) -> (u64, u64) {
+        let n = |m: &BTreeMap<(String, String), MemberRow>| {
+            m.values().filter(|r| r.touched).count() as u64
+        };
+        (n(&self.users), n(&self.projects))
     }
 
     /// Rows changed since the last call, as batches for the users and projects tables.
@@ -851,7 +871,12 @@ pub(crate) struct Job<'a> {
 /// Runs `produce` on a reader thread and commits what it emits, batch by batch. `produce`
 /// gets the position to resume after (0 for a fresh import) and the emitter; it returns the
 /// final position.
-pub(crate) async fn run<F>(job: Job<'_>, registry: KeyRegistry, tz: DataTz, produce: F) -> Result<ImportSummary>
+pub(crate) async fn run<F>(
+    job: Job<'_>,
+    registry: KeyRegistry,
+    tz: DataTz,
+    produce: F,
+) -> Result<ImportSummary>
 where
     F: FnOnce(u64, &mut Emitter) -> Result<u64> + Send + 'static,
 {
@@ -936,11 +961,6 @@ where
                 t.upsert_units(b.batch, &b.registry);
                 for (table, batch) in members.take_dirty()? {
                     if let Some(batch) = batch {
-                        let n = batch.num_rows() as u64;
-                        match table {
-                            Table::Users => summary.users += n,
-                            _ => summary.projects += n,
-                        }
                         t.upsert_members(table, batch);
                     }
                 }
@@ -959,8 +979,8 @@ where
                         observer.committed(&o);
                         rows_seen += b.rows;
                         if job.total_rows.is_none() && job.file_bytes > 0 && b.consumed > 0 {
-                            let est = (rows_seen as f64 * job.file_bytes as f64
-                                / b.consumed as f64) as u64;
+                            let est = (rows_seen as f64 * job.file_bytes as f64 / b.consumed as f64)
+                                as u64;
                             observer.total(est.max(rows_seen));
                         }
                         observer.advance(b.rows);
@@ -983,6 +1003,7 @@ where
         )));
     }
     observer.total(rows_seen);
+    (summary.users, summary.projects) = members.touched();
     Ok(summary)
 }
 
@@ -1112,7 +1133,12 @@ mod tests {
         for unset in ["Unknown", "None", "", "N/A", "0"] {
             assert_eq!(c.parse(unset).unwrap(), None, "{unset:?}");
         }
-        for bad in ["2024-02-30T00:00:00", "2024-03-31T25:00:00", "yesterday", "2024-03-31T01:30:00+2"] {
+        for bad in [
+            "2024-02-30T00:00:00",
+            "2024-03-31T25:00:00",
+            "yesterday",
+            "2024-03-31T01:30:00+2",
+        ] {
             assert!(c.parse(bad).is_err(), "{bad:?}");
         }
         // Every wall-clock hour of 2024 in Paris agrees with the uncached conversion.
@@ -1120,8 +1146,14 @@ mod tests {
         let start = days_from_civil(2024, 1, 1) * 86_400;
         for h in 0..(366 * 24) {
             let local = start + h * 3600 + 1799;
-            let naive = chrono::DateTime::from_timestamp(local, 0).unwrap().naive_utc();
-            assert_eq!(c.local_to_utc(local) * 1000, tz.local_to_ms(naive), "hour {h}");
+            let naive = chrono::DateTime::from_timestamp(local, 0)
+                .unwrap()
+                .naive_utc();
+            assert_eq!(
+                c.local_to_utc(local) * 1000,
+                tz.local_to_ms(naive),
+                "hour {h}"
+            );
         }
     }
 
@@ -1154,7 +1186,10 @@ mod tests {
     #[test]
     fn durations() {
         assert_eq!(parse_duration("00:00:24"), Some(24));
-        assert_eq!(parse_duration("10-13:27:06"), Some(10 * 86_400 + 13 * 3600 + 27 * 60 + 6));
+        assert_eq!(
+            parse_duration("10-13:27:06"),
+            Some(10 * 86_400 + 13 * 3600 + 27 * 60 + 6)
+        );
         assert_eq!(parse_duration("05:07"), Some(307));
         assert_eq!(parse_duration("05:07.250"), Some(307));
         assert_eq!(parse_duration("3600"), Some(3600));

@@ -29,8 +29,7 @@ use crate::error::{Error, Result};
 use crate::ingest::builder::UnitFields;
 use crate::ingest::estimate::EnergyModel;
 use crate::ingest::source::{
-    self, Clock, Emitter, Job, LineFormat, LineKind, push_elapsed, push_int, push_json_str,
-    reject,
+    self, Clock, Emitter, Job, LineFormat, LineKind, push_elapsed, push_int, push_json_str, reject,
 };
 use crate::ingest::{ImportObserver, ImportOptions, ImportSummary};
 use crate::store::Store;
@@ -72,7 +71,11 @@ impl SwfHeader {
             return;
         };
         let (key, value) = (key.trim(), value.trim());
-        let int = |v: &str| v.split_whitespace().next().and_then(|x| x.parse::<i64>().ok());
+        let int = |v: &str| {
+            v.split_whitespace()
+                .next()
+                .and_then(|x| x.parse::<i64>().ok())
+        };
         match key {
             "UnixStartTime" => self.unix_start_time = int(value),
             "TimeZoneString" if !value.is_empty() => self.time_zone = Some(value.to_string()),
@@ -494,7 +497,11 @@ pub async fn import(
         sopts.cluster_id,
         sopts.resource_manager,
         tz.name(),
-        sopts.estimate.as_ref().map(|m| m.describe()).unwrap_or_default()
+        sopts
+            .estimate
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_default()
     );
     let source = source::fingerprint("swf", path, &options)?;
     let input = source::open_input(path)?;
