@@ -26,11 +26,12 @@ fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", cmd::error_text(&e));
             ExitCode::FAILURE
         }
     }
 }
+
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::open(&cli.global.data, &store_options())?;

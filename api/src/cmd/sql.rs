@@ -87,7 +87,7 @@ async fn repl(
                     out.flush()?;
                     eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64());
                 }
-                Err(e) => eprintln!("error: {e:#}"),
+                Err(e) => eprintln!("error: {}", super::error_text(&e)),
             }
         }
         buf.clear();
