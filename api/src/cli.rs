@@ -16,8 +16,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command takes.
+/// Flags every command takes (listed after each command's own flags in `--help`).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Where the store lives: a local folder (created if missing) or a URL such as
     /// s3://bucket/prefix or file:///var/lib/ceems-lake.
@@ -71,9 +72,11 @@ pub enum ImportCommand {
     Sacct(SacctArgs),
     /// Import Standard Workload Format logs (Parallel Workloads Archive, SWF 2.x).
     ///
-    /// Times are relative to the header's UnixStartTime; users and groups become `user<N>` and
-    /// `group<N>` (the group is also the project); partition and queue names from the header
-    /// go into the tags; allocated processors into the cpus.
+    /// Times are relative to the header's UnixStartTime and rendered in its TimeZoneString
+    /// (--time-zone overrides it); users and groups become `user<N>` and `group<N>` (the group
+    /// is also the project); partition and queue names from the header go into the tags;
+    /// allocated processors into the cpus. Lines whose wait or run time is unknown (-1) cannot
+    /// be placed in time and are rejected.
     Swf(SwfArgs),
     /// Import units in the API's unit JSON shape, one object per line (round-trips an export of
     /// /api/v1/units, e.g. `jq -c '.data[]'`).
@@ -101,9 +104,9 @@ pub struct ImportArgs {
     #[arg(long = "config.file", env = "CEEMS_LAKE_CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
 
-    /// Write every rejected row (location, field, value, reason) to this file as tab-separated
-    /// lines. Without it, rejects are printed to standard error.
-    #[arg(long)]
+    /// Write every row that was not imported (location, field, value, reason) to this file as
+    /// tab-separated lines, job steps included. Without it, they are printed to standard error.
+    #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
 
     /// Do not show a progress bar.

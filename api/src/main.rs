@@ -32,7 +32,6 @@ fn main() -> ExitCode {
     }
 }
 
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::open(&cli.global.data, &store_options())?;
     match &cli.command {

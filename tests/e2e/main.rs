@@ -2,5 +2,6 @@
 //! server) on real files and compares what it answers with values computed independently.
 
 mod api;
+mod backfill;
 mod store;
 mod swagger;

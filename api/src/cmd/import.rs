@@ -36,10 +36,10 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
                 (None, Some(p)) => Some(read_header_file(p)?),
                 (None, None) => None,
             };
-            if let Some(f) = &fields {
-                if f.is_empty() {
-                    anyhow::bail!("the field list is empty");
-                }
+            if let Some(f) = &fields
+                && f.is_empty()
+            {
+                anyhow::bail!("the field list is empty");
             }
             let sopts = SacctOptions {
                 cluster_id: nonempty(a.cluster_id.as_deref(), "--cluster-id")?,
@@ -126,12 +126,17 @@ where
         if files.len() > 1 {
             println!("== {}", f.display());
         }
-        report(&s, t0.elapsed(), a.rejects.as_deref());
+        report_resumable(&s, t0.elapsed(), a.rejects.as_deref(), RESUMED_FILE_ROWS);
         add(&mut total, &s);
     }
     if files.len() > 1 {
         println!("== all {} files", files.len());
-        report(&total, started.elapsed(), a.rejects.as_deref());
+        report_resumable(
+            &total,
+            started.elapsed(),
+            a.rejects.as_deref(),
+            RESUMED_FILE_ROWS,
+        );
     }
     Ok(())
 }
@@ -238,13 +243,20 @@ fn setup(a: &ImportArgs) -> anyhow::Result<(ImportOptions, CliObserver)> {
 
 /// Prints the closing summary of an import.
 pub fn report(s: &ImportSummary, elapsed: Duration, rejects: Option<&Path>) {
+    report_resumable(s, elapsed, rejects, "committed by an earlier run");
+}
+
+/// What the file importers say of resumed rows: they are parsed again for their rejects, so
+/// the rejected and skipped counts (and the rejects list) cover the whole file.
+const RESUMED_FILE_ROWS: &str =
+    "committed by an earlier run; rejects among them are counted and listed again";
+
+/// [`report`] with the explanation of the resumed rows.
+fn report_resumable(s: &ImportSummary, elapsed: Duration, rejects: Option<&Path>, resumed: &str) {
     let secs = elapsed.as_secs_f64().max(1e-9);
     println!("rows read:        {}", s.rows_read);
     if s.rows_resumed > 0 {
-        println!(
-            "rows resumed:     {} (committed by an earlier run)",
-            s.rows_resumed
-        );
+        println!("rows resumed:     {} ({resumed})", s.rows_resumed);
     }
     println!("units inserted:   {}", s.units_inserted);
     println!(

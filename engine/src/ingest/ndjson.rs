@@ -135,12 +135,12 @@ pub fn emit_generic(
         if ts[k] == Some(0) {
             ts[k] = None;
         }
-        if ts[k].is_none() {
-            if let Some(t) = texts[k] {
-                match clock.parse(t) {
-                    Ok(v) => ts[k] = v,
-                    Err(why) => return fail(out, names[k], t, why),
-                }
+        if ts[k].is_none()
+            && let Some(t) = texts[k]
+        {
+            match clock.parse(t) {
+                Ok(v) => ts[k] = v,
+                Err(why) => return fail(out, names[k], t, why),
             }
         }
     }
@@ -374,10 +374,10 @@ impl LineFormat for Ndjson {
         }
         let json_text = |v: &Option<serde_json::Value>, buf: &mut String| {
             buf.clear();
-            if let Some(v) = v {
-                if !v.is_null() {
-                    buf.push_str(&v.to_string());
-                }
+            if let Some(v) = v
+                && !v.is_null()
+            {
+                buf.push_str(&v.to_string());
             }
         };
         json_text(&l.allocation, &mut self.allocation);

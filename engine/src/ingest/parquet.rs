@@ -6,7 +6,8 @@
 //! `units` view), else from its flat columns `<map>__<key>` plus `<map>__overflow` (the stored
 //! layout), else from a text column of its name holding JSON. Timestamps may be any Arrow
 //! timestamp or integer milliseconds. The file is read in row batches (bounded memory); the
-//! resume position is the row number.
+//! resume position is the row number (rows up to it are parsed again only to list their
+//! rejects).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -175,9 +176,23 @@ struct ParquetSource {
     opts: ExportOptions,
     clock: Clock,
     bufs: Buffers,
+    /// Rows up to this one were committed by an earlier run: parsed for their rejects only.
+    replay_until: u64,
 }
 
 impl ParquetSource {
+    /// Accounts for a parsed row; returns `false` when the import was abandoned.
+    fn done(&self, out: &mut Emitter, row_no: u64) -> bool {
+        if row_no > self.replay_until {
+            return out.row_done(row_no);
+        }
+        let go_on = out.replayed(self.replay_until);
+        if row_no == self.replay_until {
+            out.end_replay(self.replay_until);
+        }
+        go_on
+    }
+
     fn batch(&mut self, b: &RecordBatch, first_row: u64, out: &mut Emitter) -> bool {
         let c = columns(b);
         for i in 0..b.num_rows() {
@@ -223,7 +238,7 @@ impl ParquetSource {
             if let Some((field, why)) = bad {
                 out.builder.discard_row();
                 out.reject(source::reject(&location(), &field, "", why));
-                if !out.row_done(row_no) {
+                if !self.done(out, row_no) {
                     return false;
                 }
                 continue;
@@ -285,7 +300,7 @@ impl ParquetSource {
                 self.opts.estimate.as_deref(),
                 &location,
             );
-            if !out.row_done(row_no) {
+            if !self.done(out, row_no) {
                 return false;
             }
         }
@@ -338,6 +353,7 @@ pub async fn import(
         opts: eopts.clone(),
         clock: Clock::new(opts.time_zone),
         bufs: Buffers::default(),
+        replay_until: 0,
     };
     let reader_path = path.to_path_buf();
     let snap = store.snapshot().await?;
@@ -366,11 +382,10 @@ pub async fn import(
             let reader = ParquetRecordBatchReaderBuilder::try_new(f)
                 .map_err(perr)?
                 .with_batch_size(8192)
-                .with_offset(resume_after as usize)
                 .build()
                 .map_err(perr)?;
-            em.resumed(resume_after);
-            let mut next_row = resume_after + 1;
+            src.replay_until = resume_after;
+            let mut next_row = 1;
             for b in reader {
                 let b = b?;
                 if !src.batch(&b, next_row, em) {
@@ -378,7 +393,7 @@ pub async fn import(
                 }
                 next_row += b.num_rows() as u64;
             }
-            Ok(next_row - 1)
+            Ok((next_row - 1).max(resume_after))
         },
     )
     .await

@@ -158,10 +158,10 @@ impl Layout {
         let mut at = [None; ALL_F.len()];
         for (i, n) in names.iter().enumerate() {
             let n = n.trim().to_ascii_lowercase();
-            if let Some(k) = ALL_F.iter().position(|(_, name)| *name == n) {
-                if at[k].is_none() {
-                    at[k] = Some(i);
-                }
+            if let Some(k) = ALL_F.iter().position(|(_, name)| *name == n)
+                && at[k].is_none()
+            {
+                at[k] = Some(i);
             }
         }
         Layout {
@@ -590,11 +590,11 @@ impl LineFormat for Sacct {
         // Node list.
         let nodelist = self.field(line, F::NodeList).map(str::trim);
         self.nodes_exp.clear();
-        if let Some(nl) = nodelist {
-            if let Err(why) = expand_nodelist(nl, &mut self.scratch, &mut self.nodes_exp) {
-                out.reject(reject(&loc(self), "nodelist", nl, why));
-                return;
-            }
+        if let Some(nl) = nodelist
+            && let Err(why) = expand_nodelist(nl, &mut self.scratch, &mut self.nodes_exp)
+        {
+            out.reject(reject(&loc(self), "nodelist", nl, why));
+            return;
         }
 
         let partition = self.field(line, F::Partition).map(str::trim).unwrap_or("");
@@ -784,7 +784,7 @@ fn resolve_layout(path: &Path, fields: &Option<Vec<String>>) -> Result<(Layout, 
         }
         no += 1;
         let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\n', '\r']);
+        let text = source::without_bom(no, text.trim_end_matches(['\n', '\r']));
         if text.trim().is_empty() {
             continue;
         }

@@ -8,9 +8,10 @@
 //! at most two batches are in memory while the async side commits the previous one. Each commit
 //! is one [`Transaction`]: the units, the users and projects rows the batch changed, and the
 //! source's progress (the last line number of the batch). A re-run of an interrupted import
-//! skips the lines up to that number; a re-run of a completed one reads everything again and
-//! finds every unit unchanged, because importers derive `last_updated_at` from the data
-//! (never from the clock).
+//! does not import the lines up to that number again, but still parses them to report their
+//! rejects (the rejects list of a run that finishes covers the whole source, whatever happened
+//! to the runs before); a re-run of a completed one reads everything again and finds every unit
+//! unchanged, because importers derive `last_updated_at` from the data (never from the clock).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -661,6 +662,31 @@ impl Emitter {
         !self.closed
     }
 
+    /// Accounts for a row an earlier run committed (at or before `position`, the resume point)
+    /// that was parsed again only to report it if it is rejected or skipped: the unit it built
+    /// and its memberships are dropped (they are stored already). Returns `false` when the
+    /// import was abandoned.
+    pub(crate) fn replayed(&mut self, position: u64) -> bool {
+        self.members.clear();
+        if self.builder.len() >= self.batch_rows {
+            drop(self.builder.finish());
+        }
+        if self.rejects.len() >= self.batch_rows {
+            // Ship the rejects in a batch without units that leaves the progress as it is.
+            drop(self.builder.finish());
+            return self.send(position, false);
+        }
+        !self.closed
+    }
+
+    /// Ends the replay of the committed part: drops what it built and reports how many rows an
+    /// earlier run committed.
+    pub(crate) fn end_replay(&mut self, rows: u64) {
+        drop(self.builder.finish());
+        self.members.clear();
+        self.resumed(rows);
+    }
+
     /// Reports rows skipped by a resume.
     pub(crate) fn resumed(&mut self, rows: u64) {
         if rows > 0 && self.tx.blocking_send(Msg::Resumed(rows)).is_err() {
@@ -1027,6 +1053,16 @@ pub(crate) trait LineFormat: Send {
     fn parse(&mut self, line_no: u64, line: &str, out: &mut Emitter);
 }
 
+/// `line` without the UTF-8 byte order mark some editors put at the start of a file (only
+/// the first line can carry one).
+pub(crate) fn without_bom(line_no: u64, line: &str) -> &str {
+    if line_no == 1 {
+        line.strip_prefix('\u{feff}').unwrap_or(line)
+    } else {
+        line
+    }
+}
+
 /// Reads every line of `input` into `format`; returns the last line number.
 pub(crate) fn read_lines(
     input: Input,
@@ -1063,16 +1099,21 @@ pub(crate) fn read_lines(
                 &lossy
             }
         };
+        let line = without_bom(line_no, line);
         let kind = format.classify(line_no, line)?;
         if resuming {
             if line_no <= resume_after {
                 if kind == LineKind::Data {
                     resumed += 1;
+                    format.parse(line_no, line, out);
+                    if !out.replayed(resume_after) {
+                        return Ok(resume_after);
+                    }
                 }
                 continue;
             }
             resuming = false;
-            out.resumed(resumed);
+            out.end_replay(resumed);
         }
         if kind == LineKind::NotData {
             continue;
@@ -1083,7 +1124,7 @@ pub(crate) fn read_lines(
         }
     }
     if resuming {
-        out.resumed(resumed);
+        out.end_replay(resumed);
     }
     Ok(line_no.max(resume_after))
 }
@@ -1198,6 +1239,13 @@ mod tests {
         let mut s = String::new();
         push_elapsed(&mut s, 90_061);
         assert_eq!(s, "1-01:01:01");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_from_the_first_line_only() {
+        assert_eq!(without_bom(1, "\u{feff}JobIDRaw|User"), "JobIDRaw|User");
+        assert_eq!(without_bom(1, "JobIDRaw|User"), "JobIDRaw|User");
+        assert_eq!(without_bom(2, "\u{feff}x"), "\u{feff}x");
     }
 
     #[test]

@@ -429,6 +429,7 @@ pub fn read_header(path: &Path) -> Result<SwfHeader> {
     let mut input = source::open_input(path)?;
     let mut h = SwfHeader::default();
     let mut line = Vec::new();
+    let mut line_no = 0u64;
     loop {
         line.clear();
         let n = std::io::BufRead::read_until(&mut input.reader, b'\n', &mut line).map_err(|e| {
@@ -440,8 +441,9 @@ pub fn read_header(path: &Path) -> Result<SwfHeader> {
         if n == 0 {
             break;
         }
+        line_no += 1;
         let text = String::from_utf8_lossy(&line);
-        let t = text.trim();
+        let t = source::without_bom(line_no, &text).trim();
         if t.is_empty() {
             continue;
         }
