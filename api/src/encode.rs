@@ -278,11 +278,11 @@ pub fn units(
                         push_json_string(&mut out, v);
                     }
                     "allocation" | "tags" => {
-                        if let Ok(j) = serde_json::from_str::<serde_json::Value>(v) {
-                            if !json_text_empty(&j) {
-                                key(&mut out, &mut first, f);
-                                push_generic_json(&mut out, &j);
-                            }
+                        if let Ok(j) = serde_json::from_str::<serde_json::Value>(v)
+                            && !json_text_empty(&j)
+                        {
+                            key(&mut out, &mut first, f);
+                            push_generic_json(&mut out, &j);
                         }
                     }
                     "created_at" | "started_at" | "ended_at" => {
@@ -401,11 +401,9 @@ pub fn usage(
                         }
                     }
                 }
-                if current {
-                    if let Some(keys) = layout.zero_fill.get(m) {
-                        for k in keys {
-                            entries.entry(k.clone()).or_insert(0.0);
-                        }
+                if current && let Some(keys) = layout.zero_fill.get(m) {
+                    for k in keys {
+                        entries.entry(k.clone()).or_insert(0.0);
                     }
                 }
                 if entries.is_empty() {
@@ -486,11 +484,11 @@ pub fn members(batches: &[RecordBatch], list: &str, extra: &[(String, String)]) 
                 }
                 _ => {}
             }
-            if let Ok(t) = serde_json::from_str::<serde_json::Value>(str_at(&tags, i)) {
-                if !json_text_empty(&t) {
-                    key(&mut out, &mut first, "tags");
-                    push_generic_json(&mut out, &t);
-                }
+            if let Ok(t) = serde_json::from_str::<serde_json::Value>(str_at(&tags, i))
+                && !json_text_empty(&t)
+            {
+                key(&mut out, &mut first, "tags");
+                push_generic_json(&mut out, &t);
             }
             out.push(b'}');
         }

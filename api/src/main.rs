@@ -8,6 +8,7 @@ use ceems_lake_engine::store::Store;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     if let Err(e) = logging::init(&cli.global.log_level, &cli.global.log_format) {
         eprintln!("error: {e:#}");
@@ -53,4 +54,23 @@ fn store_options() -> Vec<(String, String)> {
         })
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .collect()
+}
+
+/// `ceems-lake info | head` closes standard output early; printing then fails with a broken
+/// pipe. Like other command-line tools, end quietly (status 141, as a SIGPIPE death would
+/// report) instead of printing a panic.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }

@@ -72,13 +72,11 @@ pub async fn basic_auth(State(st): State<AppState>, req: Request, next: Next) ->
                     })
                     .await
                     .unwrap_or(false);
-                    if good {
-                        if let Ok(mut c) = web.basic_auth_ok.lock() {
-                            if c.len() > 10_000 {
-                                c.clear();
-                            }
-                            c.insert(key);
+                    if good && let Ok(mut c) = web.basic_auth_ok.lock() {
+                        if c.len() > 10_000 {
+                            c.clear();
                         }
+                        c.insert(key);
                     }
                     good
                 } else {

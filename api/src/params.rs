@@ -147,10 +147,11 @@ pub fn window_seconds(p: &Params, now_s: i64) -> Result<(i64, i64), ApiError> {
 
 /// Rejects windows longer than `max` (negative windows never do).
 pub fn check_max_period(from: i64, to: i64, max: Option<Duration>) -> Result<(), ApiError> {
-    if let Some(max) = max {
-        if !max.is_zero() && to - from > max.as_secs() as i64 {
-            return Err(ApiError::bad_data("maximum query window exceeded"));
-        }
+    if let Some(max) = max
+        && !max.is_zero()
+        && to - from > max.as_secs() as i64
+    {
+        return Err(ApiError::bad_data("maximum query window exceeded"));
     }
     Ok(())
 }

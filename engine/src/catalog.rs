@@ -90,7 +90,7 @@ impl TableProvider for SnapshotTable {
         // Spread files over the target partitions, largest first, onto the lightest group.
         let target = state.config().target_partitions().max(1).min(files.len());
         let mut order: Vec<&DataFile> = files;
-        order.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        order.sort_by_key(|f| std::cmp::Reverse(f.bytes));
         let mut groups: Vec<(u64, Vec<PartitionedFile>)> =
             (0..target).map(|_| (0, Vec::new())).collect();
         for f in order {

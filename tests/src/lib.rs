@@ -160,7 +160,7 @@ impl Server {
                 Instant::now() < deadline,
                 "server did not answer /health within 60 s"
             );
-            std::thread::sleep(Duration::from_millis(50));
+            pause(Duration::from_millis(50));
         }
     }
 
@@ -190,7 +190,7 @@ impl Server {
             if Instant::now() > deadline {
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            pause(Duration::from_millis(50));
         }
     }
 }
@@ -312,21 +312,14 @@ fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_chunked_and_plain_responses() {
-        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        let r = parse_response(raw, false).unwrap();
-        assert_eq!(r.status, 200);
-        assert_eq!(r.body, b"abcde");
-        assert_eq!(r.header("x-a"), Some("b"));
-        let raw = b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n";
-        let r = parse_response(raw, false).unwrap();
-        assert_eq!((r.status, r.text().as_str()), (404, "no\n"));
-    }
+/// Sleeps the calling thread. The tests are plain threads talking to a child process, not async
+/// code, so the workspace ban on `std::thread::sleep` (it would stall a runtime) does not apply.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "synchronous test code outside any async runtime"
+)]
+pub fn pause(d: Duration) {
+    std::thread::sleep(d);
 }
 
 /// `ceems-lake sql --format ndjson` → one JSON value per result row.
@@ -361,4 +354,21 @@ pub fn import_ceems(data: &Path, file: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     lake(data, &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_chunked_and_plain_responses() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: b\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        let r = parse_response(raw, false).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, b"abcde");
+        assert_eq!(r.header("x-a"), Some("b"));
+        let raw = b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n";
+        let r = parse_response(raw, false).unwrap();
+        assert_eq!((r.status, r.text().as_str()), (404, "no\n"));
+    }
 }

@@ -172,13 +172,14 @@ async fn execute(
                 .build(out);
             let mut wrote = false;
             while let Some(b) = stream.next().await {
-                let b = b?;
+                let b = nested_as_json_text(&b?)?;
                 rows += b.num_rows();
                 w.write(&b)?;
                 wrote = true;
             }
             if !wrote {
-                w.write(&RecordBatch::new_empty(Arc::clone(&schema)))?;
+                let empty = RecordBatch::new_empty(Arc::clone(&schema));
+                w.write(&nested_as_json_text(&empty)?)?;
             }
         }
         OutputFormat::Json => {
@@ -212,6 +213,59 @@ async fn execute(
         }
     }
     Ok(rows)
+}
+
+/// CSV has no nested values: map, list and struct columns (the logical metric maps, the
+/// members lists) become JSON text, e.g. `{"walltime":10.0}`.
+fn nested_as_json_text(b: &RecordBatch) -> anyhow::Result<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, StringBuilder};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    if !b
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(b.clone());
+    }
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if !f.data_type().is_nested() {
+            fields.push(Arc::clone(f));
+            columns.push(Arc::clone(c));
+            continue;
+        }
+        // One-column batch through the JSON writer: a line per row, `{}` for a null value.
+        let one = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                "v",
+                f.data_type().clone(),
+                true,
+            )])),
+            vec![Arc::clone(c)],
+        )?;
+        let mut text = Vec::new();
+        {
+            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(&mut text);
+            w.write(&one)?;
+            w.finish()?;
+        }
+        let mut sb = StringBuilder::with_capacity(c.len(), text.len());
+        for line in text.split(|b| *b == b'\n').take(c.len()) {
+            let v: serde_json::Value = serde_json::from_slice(line)?;
+            match v.get("v") {
+                Some(x) if !x.is_null() => sb.append_value(x.to_string()),
+                _ => sb.append_null(),
+            }
+        }
+        fields.push(Arc::new(Field::new(f.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(sb.finish()));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 #[cfg(test)]

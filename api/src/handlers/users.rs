@@ -24,7 +24,7 @@ pub async fn list(
             let ctx = st.lake.session();
             let b = api::users(
                 &ctx,
-                Some(&[id.user.clone()]),
+                Some(std::slice::from_ref(&id.user)),
                 p.list("cluster_id").as_deref(),
             )
             .await?;

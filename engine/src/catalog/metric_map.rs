@@ -53,7 +53,7 @@ impl ScalarUDFImpl for MetricMapFn {
     }
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
-        if args.is_empty() || args.len() % 2 == 0 {
+        if args.is_empty() || args.len().is_multiple_of(2) {
             return plan_err!(
                 "metric_map(overflow, key, value, ...) takes an odd number of arguments"
             );

@@ -96,7 +96,6 @@ pub(super) struct Cluster {
     pub(super) manager: Manager,
     /// People first (`users[..people]`), then k8s service accounts.
     pub(super) users: Vec<User>,
-    pub(super) people: usize,
     pub(super) projects: Vec<Project>,
     /// Cumulative Zipf weights over `users[..people]`.
     pub(super) user_cdf: Vec<f64>,
@@ -433,7 +432,6 @@ fn build_cluster(
         id,
         manager,
         users,
-        people,
         projects,
         user_cdf: zipf_cdf(people, 1.0),
         project_cdf,

@@ -282,7 +282,7 @@ fn write_into(
                 ])
                 .map_err(sql)?;
                 done += 1;
-                if done % PROGRESS_EVERY == 0 {
+                if done.is_multiple_of(PROGRESS_EVERY) {
                     progress(done);
                 }
             }

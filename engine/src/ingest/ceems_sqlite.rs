@@ -20,6 +20,9 @@ use crate::schema::{self, Table};
 use crate::store::transaction::Transaction;
 use crate::store::{SourceProgress, Store};
 
+/// Timestamps, ignore flag and update count of a unit row, or the column that failed and why.
+type ParsedRow = std::result::Result<(i64, i64, i64, bool, i64), (usize, String)>;
+
 /// Columns read from `units`, in the order of [`CeemsUnitRow`]'s fields.
 const UNIT_COLUMNS: [&str; 34] = [
     "id",
@@ -388,7 +391,7 @@ fn read_all(
             .and_then(|v| int_of(v).ok())
             .unwrap_or(0);
         last_id = id;
-        let parsed = (|| -> std::result::Result<(i64, i64, i64, bool, i64), (usize, String)> {
+        let parsed = (|| -> ParsedRow {
             for (i, buf) in bufs.iter_mut().enumerate() {
                 if matches!(i, 0 | 11 | 12 | 13 | 31 | 32) {
                     continue;
@@ -573,7 +576,7 @@ fn read_members(
         let location = format!("{} id {id}", table.name());
         let mut vals: Vec<String> = Vec::with_capacity(7);
         let mut bad = None;
-        for i in 1..expected.len() {
+        for (i, name) in expected.iter().enumerate().skip(1) {
             match row
                 .get_ref(i)
                 .map_err(|e| e.to_string())
@@ -583,7 +586,7 @@ fn read_members(
                 Err(e) => {
                     bad = Some(RowReject {
                         location: location.clone(),
-                        field: expected[i].into(),
+                        field: (*name).into(),
                         value: String::new(),
                         reason: e,
                     });

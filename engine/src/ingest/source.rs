@@ -84,6 +84,8 @@ impl<R: Read> Read for Counting<R> {
 /// An opened input: decompressed text, its compression, its size on disk and how much of that
 /// has been read so far.
 pub struct Input {
+    /// The file, for error messages.
+    pub path: String,
     pub reader: Box<dyn BufRead + Send>,
     pub compression: Compression,
     pub file_bytes: u64,
@@ -148,6 +150,7 @@ pub fn open_input(path: &Path) -> Result<Input> {
         )),
     };
     Ok(Input {
+        path: path.display().to_string(),
         reader,
         compression,
         file_bytes,
@@ -1071,6 +1074,7 @@ pub(crate) fn read_lines(
     out: &mut Emitter,
 ) -> Result<u64> {
     out.set_consumed(Arc::clone(&input.consumed));
+    let (path, compression) = (input.path, input.compression);
     let mut reader = input.reader;
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut lossy = String::new();
@@ -1080,7 +1084,10 @@ pub(crate) fn read_lines(
     loop {
         buf.clear();
         let n = reader.read_until(b'\n', &mut buf).map_err(|e| Error::Io {
-            path: "input".into(),
+            path: match compression {
+                Compression::None => format!("{path} (after line {line_no})"),
+                c => format!("{path} ({} data, after line {line_no})", c.name()),
+            },
             source: e,
         })?;
         if n == 0 {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -127,10 +127,8 @@ pub struct UnitsSpec {
 fn unit_columns(registry: &KeyRegistry, fields: &Option<BTreeSet<&'static str>>) -> Vec<String> {
     let mut cols = Vec::new();
     for f in UNIT_FIELDS {
-        if let Some(sel) = fields {
-            if !sel.contains(f) {
-                continue;
-            }
+        if fields.as_ref().is_some_and(|sel| !sel.contains(f)) {
+            continue;
         }
         match schema::metric_map_index(f) {
             Some(i) => {
@@ -439,6 +437,12 @@ fn usage_filters(spec: &UsageSpec, with_visibility: bool) -> Vec<Expr> {
 }
 
 /// Usage rows and how to render them.
+///
+/// Current mode shows, in every row, the keys each map has over the window for the requested
+/// clusters and projects, whoever the units belong to. Both the key sets and the rows come from
+/// one scan: units are grouped without the visibility filter, with a presence count per flat key
+/// column and the key-wise sum of each overflow map, and the visibility filter is applied to the
+/// grouped rows.
 pub async fn usage(
     ctx: &SessionContext,
     registry: &KeyRegistry,
@@ -449,55 +453,7 @@ pub async fn usage(
         .filter(|i| selected(&spec.fields, METRIC_MAPS[*i]))
         .collect();
 
-    // Current mode: the key set of each map over the window for the requested clusters and
-    // projects, whoever the units belong to (zero-filled in every row).
-    if spec.window.is_some() && !maps.is_empty() {
-        let mut aggs = Vec::new();
-        let mut names = Vec::new();
-        for &m in &maps {
-            for k in registry.keys_of(m) {
-                let c = schema::flat_column_name(METRIC_MAPS[m], k);
-                names.push((m, Some(k.clone())));
-                aggs.push(count(col(c.as_str())).alias(format!("k{}", aggs.len())));
-            }
-            names.push((m, None));
-            aggs.push(
-                crate::udaf::sum_metric_map_udaf()
-                    .call(vec![col(schema::overflow_column_name(METRIC_MAPS[m]))])
-                    .alias(format!("k{}", aggs.len())),
-            );
-        }
-        let df = with_filters(
-            ctx.table(UNITS_STORED_TABLE).await?,
-            usage_filters(spec, false),
-        )?
-        .aggregate(vec![], aggs)?;
-        let b = df.collect().await?;
-        if let Some(b) = b.first() {
-            for (i, (m, key)) in names.iter().enumerate() {
-                let set = layout.zero_fill.entry(*m).or_default();
-                match key {
-                    Some(k) => {
-                        let c = b.column(i).as_primitive::<arrow::datatypes::Int64Type>();
-                        if c.value(0) > 0 {
-                            set.insert(k.clone());
-                        }
-                    }
-                    None => {
-                        let mcol = b.column(i).as_map();
-                        if mcol.is_valid(0) {
-                            let keys =
-                                arrow::compute::cast(mcol.value(0).column(0), &DataType::Utf8)?;
-                            let keys = keys.as_string::<i32>();
-                            for j in 0..keys.len() {
-                                set.insert(keys.value(j).to_string());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let discover = spec.window.is_some() && !maps.is_empty();
 
     let mut group = vec![col("cluster_id"), col("username"), col("project")];
     for g in &spec.groupby {
@@ -584,9 +540,29 @@ pub async fn usage(
         }
         layout.maps.insert(m, values);
     }
+    // Key presence per group (current mode): (map, flat key or None for the overflow map,
+    // result column).
+    let mut presence: Vec<(usize, Option<String>, String)> = Vec::new();
+    if discover {
+        for &m in &maps {
+            for k in registry.keys_of(m) {
+                let c = format!("p{}", aggs.len());
+                let flat = schema::flat_column_name(METRIC_MAPS[m], k);
+                aggs.push(count(col(flat.as_str())).alias(&c));
+                presence.push((m, Some(k.clone()), c));
+            }
+            let c = format!("p{}", aggs.len());
+            aggs.push(
+                crate::udaf::sum_metric_map_udaf()
+                    .call(vec![col(schema::overflow_column_name(METRIC_MAPS[m]))])
+                    .alias(&c),
+            );
+            presence.push((m, None, c));
+        }
+    }
     let df = with_filters(
         ctx.table(UNITS_STORED_TABLE).await?,
-        usage_filters(spec, true),
+        usage_filters(spec, !discover),
     )?
     .aggregate(group, aggs)?
     .sort(vec![
@@ -594,7 +570,63 @@ pub async fn usage(
         col("username").sort(true, false),
         col("project").sort(true, false),
     ])?;
-    Ok((df.collect().await?, layout))
+    let batches = df.collect().await?;
+    if !discover {
+        return Ok((batches, layout));
+    }
+
+    for &m in &maps {
+        layout.zero_fill.entry(m).or_default();
+    }
+    for b in &batches {
+        for (m, key, c) in &presence {
+            let set = layout.zero_fill.entry(*m).or_default();
+            let Some(column) = b.column_by_name(c) else {
+                continue;
+            };
+            match key {
+                Some(k) => {
+                    let counts = column.as_primitive::<arrow::datatypes::Int64Type>();
+                    if (0..counts.len()).any(|i| counts.is_valid(i) && counts.value(i) > 0) {
+                        set.insert(k.clone());
+                    }
+                }
+                None => {
+                    let sums = column.as_map();
+                    for i in 0..sums.len() {
+                        if !sums.is_valid(i) {
+                            continue;
+                        }
+                        let keys = arrow::compute::cast(sums.value(i).column(0), &DataType::Utf8)?;
+                        let keys = keys.as_string::<i32>();
+                        for j in 0..keys.len() {
+                            set.insert(keys.value(j).to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Visibility: rows of the visible projects only (a null project is never visible).
+    let mut visible_rows = Vec::with_capacity(batches.len());
+    for b in batches {
+        let Some(projects) = b.column_by_name("project") else {
+            continue;
+        };
+        let projects = arrow::compute::cast(projects, &DataType::Utf8)?;
+        let projects = projects.as_string::<i32>();
+        let keep: BooleanArray = (0..projects.len())
+            .map(|i| {
+                Some(projects.is_valid(i) && spec.visible_projects.contains(projects.value(i)))
+            })
+            .collect();
+        let kept = arrow::compute::filter_record_batch(&b, &keep)?;
+        if kept.num_rows() > 0 {
+            visible_rows.push(kept);
+        }
+    }
+    Ok((visible_rows, layout))
 }
 
 /// Sort expressions shared by list endpoints (kept for plan builders that need them).

@@ -32,6 +32,11 @@ use crate::schema::{self, KeyRegistry, Table, units_col};
 use crate::store::manifest::{DataFile, Manifest, Partition, SourceProgress, UnitStats};
 use crate::store::{Store, encode_segment, parquet_io, unique_file_name};
 
+/// A unit's key within one partition: uuid and `started_at_ts`.
+type UnitKey<'a> = (&'a str, Option<i64>);
+/// Where a stored unit is (file, row) and its `last_updated_at_ts`.
+type StoredAt = (usize, usize, Option<i64>);
+
 /// How many times a commit is re-planned after losing a race to another writer.
 const MAX_ATTEMPTS: usize = 16;
 
@@ -324,8 +329,7 @@ async fn upsert_units(
                     concat_batches(&key_schema, &b)?
                 });
             }
-            let mut index: HashMap<(&str, Option<i64>), (usize, usize, Option<i64>)> =
-                HashMap::new();
+            let mut index: HashMap<UnitKey<'_>, StoredAt> = HashMap::new();
             let stored_keys: Vec<KeyCols<'_>> =
                 stored.iter().map(key_cols).collect::<Result<_>>()?;
             for (fi, kc) in stored_keys.iter().enumerate() {

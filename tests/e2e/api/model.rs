@@ -563,10 +563,10 @@ pub(crate) fn unit_json(u: &Unit, fields: Option<&[&str]>, tz: Option<Tz>) -> J 
         o.generic_o("allocation", &u.allocation);
     }
     for (i, m) in METRICS.iter().enumerate() {
-        if let (true, Some(map)) = (sel(m), &u.maps[i]) {
-            if !map.is_empty() {
-                o.put(m, metric_obj(map));
-            }
+        if let (true, Some(map)) = (sel(m), &u.maps[i])
+            && !map.is_empty()
+        {
+            o.put(m, metric_obj(map));
         }
     }
     if sel("tags") {

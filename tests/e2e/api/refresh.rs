@@ -28,7 +28,7 @@ fn wait_for(srv: &Server, path: &str, want: &str) {
             r.status,
             r.text()
         );
-        std::thread::sleep(Duration::from_millis(200));
+        ceems_lake_tests::pause(Duration::from_millis(200));
     }
 }
 

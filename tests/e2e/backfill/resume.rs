@@ -213,7 +213,7 @@ fn spawn(data: &Path, file: &Path, rejects: &Path, batch: &str) -> std::process:
 // Plain threads, no async runtime here: sleeping blocks nobody.
 #[allow(clippy::disallowed_methods)]
 fn pause(ms: u64) {
-    std::thread::sleep(Duration::from_millis(ms));
+    ceems_lake_tests::pause(Duration::from_millis(ms));
 }
 
 /// How many manifest versions the store has published.

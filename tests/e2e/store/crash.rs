@@ -75,7 +75,7 @@ fn check_prefix(
         "{ctx}: the stored units are not the source rows up to id {max_id}"
     );
     assert!(
-        n % BATCH == 0 || n == units.len() as u64,
+        n.is_multiple_of(BATCH) || n == units.len() as u64,
         "{ctx}: {n} units is not a whole number of batches of {BATCH}"
     );
     let count = ceems_lake_tests::sql_csv(
@@ -147,7 +147,7 @@ fn killed_imports_leave_a_consistent_store_and_resume() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn import");
-        std::thread::sleep(Duration::from_millis(delay));
+        ceems_lake_tests::pause(Duration::from_millis(delay));
         let running = child.try_wait().expect("poll import").is_none();
         child.kill().ok();
         let status = child.wait().expect("wait import");

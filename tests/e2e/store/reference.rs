@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
 /// The 13 metric-map columns of `units`, in the original's order.
-pub const METRIC_MAPS: [&str; 13] = [
+pub(crate) const METRIC_MAPS: [&str; 13] = [
     "total_time_seconds",
     "avg_cpu_usage",
     "avg_cpu_mem_usage",
@@ -25,7 +25,7 @@ pub const METRIC_MAPS: [&str; 13] = [
 ];
 
 /// Index of a metric map in [`METRIC_MAPS`].
-pub fn map_index(name: &str) -> usize {
+pub(crate) fn map_index(name: &str) -> usize {
     METRIC_MAPS
         .iter()
         .position(|m| *m == name)
@@ -33,13 +33,13 @@ pub fn map_index(name: &str) -> usize {
 }
 
 /// A metric map as the tests see it: key → value, sorted.
-pub type MetricMap = BTreeMap<String, f64>;
+pub(crate) type MetricMap = BTreeMap<String, f64>;
 
 /// Parses the text of a metric-map column the way the original's functions read it: a flat
 /// JSON object of numbers; the spellings NaN/Inf/Infinity (quoted or not, any sign and case)
 /// and JSON `null` values count as 0 (the key is present); SQL NULL, empty text, the literal
 /// `null` and `{}` are empty maps. Anything else is an error (the row is rejected).
-pub fn parse_metric(text: Option<&str>) -> Result<MetricMap, String> {
+pub(crate) fn parse_metric(text: Option<&str>) -> Result<MetricMap, String> {
     let mut out = MetricMap::new();
     let Some(t) = text else { return Ok(out) };
     let t = t.trim();
@@ -107,14 +107,13 @@ fn metric_value(raw: &str, quoted: bool) -> Result<f64, String> {
 
 /// One row of an original `units` table.
 #[derive(Debug, Clone)]
-pub struct SqliteUnit {
+pub(crate) struct SqliteUnit {
     pub id: i64,
     pub cluster_id: String,
     pub uuid: String,
     pub username: String,
     pub project: String,
     pub started_at_ts: i64,
-    pub ended_at_ts: i64,
     pub num_updates: i64,
     pub last_updated_at: String,
     /// The 13 metric maps as stored (SQL NULL → `None`).
@@ -123,7 +122,7 @@ pub struct SqliteUnit {
 
 impl SqliteUnit {
     /// The unit key of the store.
-    pub fn key(&self) -> (String, String, i64) {
+    pub(crate) fn key(&self) -> (String, String, i64) {
         (
             self.cluster_id.clone(),
             self.uuid.clone(),
@@ -132,34 +131,34 @@ impl SqliteUnit {
     }
 
     /// A metric map parsed (panics on malformed text: only call it on importable rows).
-    pub fn map(&self, name: &str) -> MetricMap {
+    pub(crate) fn map(&self, name: &str) -> MetricMap {
         let i = map_index(name);
         parse_metric(self.maps[i].as_deref())
             .unwrap_or_else(|e| panic!("unit id {}: {name}: {e}", self.id))
     }
 
     /// Whether every metric map parses.
-    pub fn is_valid(&self) -> bool {
+    pub(crate) fn is_valid(&self) -> bool {
         self.maps.iter().all(|m| parse_metric(m.as_deref()).is_ok())
     }
 }
 
 /// Opens an SQLite file read-only.
-pub fn open_ro(path: &Path) -> Connection {
+pub(crate) fn open_ro(path: &Path) -> Connection {
     Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
 /// Opens an SQLite file for writing (a test's own copy).
-pub fn open_rw(path: &Path) -> Connection {
+pub(crate) fn open_rw(path: &Path) -> Connection {
     Connection::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()))
 }
 
 /// All rows of `units`, in `id` order.
-pub fn read_units(path: &Path) -> Vec<SqliteUnit> {
+pub(crate) fn read_units(path: &Path) -> Vec<SqliteUnit> {
     let conn = open_ro(path);
     let sql = format!(
-        "SELECT id, cluster_id, uuid, username, project, started_at_ts, ended_at_ts, num_updates, \
+        "SELECT id, cluster_id, uuid, username, project, started_at_ts, NULL, num_updates, \
          last_updated_at, {} FROM units ORDER BY id",
         METRIC_MAPS.join(", ")
     );
@@ -176,7 +175,6 @@ pub fn read_units(path: &Path) -> Vec<SqliteUnit> {
             username: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
             project: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
             started_at_ts: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
-            ended_at_ts: r.get::<_, Option<i64>>(6)?.unwrap_or_default(),
             num_updates: r.get::<_, Option<i64>>(7)?.unwrap_or_default(),
             last_updated_at: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
             maps,
@@ -188,7 +186,7 @@ pub fn read_units(path: &Path) -> Vec<SqliteUnit> {
 }
 
 /// `SELECT count(*) FROM <table>`.
-pub fn count_rows(path: &Path, table: &str) -> u64 {
+pub(crate) fn count_rows(path: &Path, table: &str) -> u64 {
     let conn = open_ro(path);
     conn.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
         r.get::<_, i64>(0)
@@ -197,7 +195,7 @@ pub fn count_rows(path: &Path, table: &str) -> u64 {
 }
 
 /// Units per cluster.
-pub fn counts_per_cluster(units: &[SqliteUnit]) -> BTreeMap<String, u64> {
+pub(crate) fn counts_per_cluster(units: &[SqliteUnit]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for u in units {
         *out.entry(u.cluster_id.clone()).or_insert(0) += 1;
@@ -207,7 +205,7 @@ pub fn counts_per_cluster(units: &[SqliteUnit]) -> BTreeMap<String, u64> {
 
 /// One aggregate column of the comparison query.
 #[derive(Debug, Clone, Copy)]
-pub enum Agg {
+pub(crate) enum Agg {
     /// `sum_metric_map(<map>)` (or its alias when the flag is set).
     Sum(&'static str, bool),
     /// `avg_metric_map(<map>, total_time_seconds['<weight key>'])` (alias when the flag is set).
@@ -239,7 +237,7 @@ impl Agg {
 
 /// Every map once: the four averages weighted by their original weight keys (one by
 /// walltime instead), the nine totals summed; some through the aliases.
-pub const ALL_AGGS: [Agg; 13] = [
+pub(crate) const ALL_AGGS: [Agg; 13] = [
     Agg::Sum("total_time_seconds", false),
     Agg::Avg("avg_cpu_usage", "alloc_cputime", false),
     Agg::Avg("avg_cpu_mem_usage", "walltime", true),
@@ -257,7 +255,7 @@ pub const ALL_AGGS: [Agg; 13] = [
 
 /// The query: `cluster_id, username, project` (grouped, ordered) and then `a0, a1, …`. With
 /// `grouped = false`, one row over the whole table and no key columns.
-pub fn aggregate_query(aggs: &[Agg], grouped: bool) -> String {
+pub(crate) fn aggregate_query(aggs: &[Agg], grouped: bool) -> String {
     let cols = aggs
         .iter()
         .enumerate()
@@ -275,7 +273,7 @@ pub fn aggregate_query(aggs: &[Agg], grouped: bool) -> String {
 }
 
 /// Group key of the comparison query.
-pub type GroupKey = (String, String, String);
+pub(crate) type GroupKey = (String, String, String);
 
 /// Per-key sum accumulator and weighted-average accumulator of one group.
 #[derive(Default, Clone)]
@@ -289,7 +287,7 @@ struct Acc {
 /// carrying it. Weighted averages: a row takes part when its weight (the key of its
 /// `total_time_seconds`) exists; per key, Σ(v·w)/Σ(w) over the taking-part rows carrying the
 /// key, 0 when Σw = 0. Non-finite values count as 0 (done by [`parse_metric`]).
-pub fn reference_aggregates<'a>(
+pub(crate) fn reference_aggregates<'a>(
     units: impl IntoIterator<Item = &'a SqliteUnit>,
     aggs: &[Agg],
     grouped: bool,
@@ -347,12 +345,12 @@ pub fn reference_aggregates<'a>(
 }
 
 /// Relative closeness with tolerance 1e-9 (absolute near 0).
-pub fn close(a: f64, b: f64) -> bool {
+pub(crate) fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1e-12)
 }
 
 /// A metric map as returned in JSON output (an object of numbers).
-pub fn json_map(v: &Value, ctx: &str) -> MetricMap {
+pub(crate) fn json_map(v: &Value, ctx: &str) -> MetricMap {
     let obj = v
         .as_object()
         .unwrap_or_else(|| panic!("{ctx}: expected a JSON object (map), got {v}"));
@@ -367,7 +365,7 @@ pub fn json_map(v: &Value, ctx: &str) -> MetricMap {
 }
 
 /// Asserts two metric maps have the same keys and values within the tolerance.
-pub fn assert_maps_close(actual: &MetricMap, expected: &MetricMap, ctx: &str) {
+pub(crate) fn assert_maps_close(actual: &MetricMap, expected: &MetricMap, ctx: &str) {
     let ak: BTreeSet<_> = actual.keys().collect();
     let ek: BTreeSet<_> = expected.keys().collect();
     assert_eq!(
@@ -384,7 +382,7 @@ pub fn assert_maps_close(actual: &MetricMap, expected: &MetricMap, ctx: &str) {
 }
 
 /// A string field of a JSON row.
-pub fn json_str(row: &Value, field: &str) -> String {
+pub(crate) fn json_str(row: &Value, field: &str) -> String {
     match &row[field] {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -393,7 +391,7 @@ pub fn json_str(row: &Value, field: &str) -> String {
 }
 
 /// An integer field of a JSON row (numbers or numeric strings).
-pub fn json_i64(row: &Value, field: &str) -> i64 {
+pub(crate) fn json_i64(row: &Value, field: &str) -> i64 {
     match &row[field] {
         Value::Number(n) => n
             .as_i64()
@@ -407,7 +405,7 @@ pub fn json_i64(row: &Value, field: &str) -> i64 {
 
 /// Runs the comparison query against the store and checks every group, key and value against
 /// the reference computed from `units`.
-pub fn check_aggregates<'a>(
+pub(crate) fn check_aggregates<'a>(
     data: &Path,
     units: impl IntoIterator<Item = &'a SqliteUnit> + Clone,
     aggs: &[Agg],
@@ -448,7 +446,7 @@ pub fn check_aggregates<'a>(
 }
 
 /// `select cluster_id, count(*) … group by 1` from the store.
-pub fn store_counts_per_cluster(data: &Path) -> BTreeMap<String, u64> {
+pub(crate) fn store_counts_per_cluster(data: &Path) -> BTreeMap<String, u64> {
     ceems_lake_tests::sql_csv(
         data,
         "select cluster_id, count(*) from units group by 1 order by 1",
@@ -459,13 +457,13 @@ pub fn store_counts_per_cluster(data: &Path) -> BTreeMap<String, u64> {
 }
 
 /// `select count(*) from <table>` from the store.
-pub fn store_count(data: &Path, table: &str) -> u64 {
+pub(crate) fn store_count(data: &Path, table: &str) -> u64 {
     let rows = ceems_lake_tests::sql_csv(data, &format!("select count(*) from {table}"));
     rows[0][0].parse().expect("count")
 }
 
 /// Copies an SQLite file (tests modify their own copies).
-pub fn copy_db(src: &Path, dst: &Path) {
+pub(crate) fn copy_db(src: &Path, dst: &Path) {
     std::fs::copy(src, dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
 }
 

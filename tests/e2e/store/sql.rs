@@ -104,6 +104,50 @@ fn every_output_format_carries_the_rows() {
         serde_json::json!([])
     );
 
+    // CSV of map columns (the logical metric maps): JSON text, one value per map.
+    let u = units
+        .iter()
+        .find(|u| parse_metric(u.maps[0].as_deref()).is_ok_and(|m| m.len() > 1))
+        .expect("a unit with a total_time_seconds map");
+    let maps_csv = lake_ok(
+        &data,
+        &[
+            "sql",
+            "--format",
+            "csv",
+            &format!(
+                "select uuid, total_time_seconds from units where uuid = '{}' and cluster_id = '{}'",
+                u.uuid, u.cluster_id
+            ),
+        ],
+    );
+    let lines: Vec<&str> = maps_csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{maps_csv}");
+    assert_eq!(lines[0], "uuid,total_time_seconds");
+    // The JSON text holds commas and quotes, so CSV quotes it and doubles inner quotes.
+    let (uuid, quoted) = lines[1].split_once(',').expect("two fields");
+    assert_eq!(uuid, u.uuid);
+    let text = quoted
+        .strip_prefix('"')
+        .and_then(|q| q.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("not a quoted field: {quoted}"))
+        .replace("\"\"", "\"");
+    let got: serde_json::Value = serde_json::from_str(&text).expect("JSON text");
+    assert_eq!(
+        json_map(&got, "csv total_time_seconds"),
+        parse_metric(u.maps[0].as_deref()).expect("valid map")
+    );
+    let all = lake(&data, &["sql", "--format", "csv", "select * from units"]);
+    assert!(
+        all.status.success(),
+        "select * as CSV: {}",
+        String::from_utf8_lossy(&all.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&all.stdout).lines().count(),
+        units.len() + 1
+    );
+
     // NDJSON: one object per line.
     let nd = lake_ok(&data, &["sql", "--format", "ndjson", q]);
     let got: Vec<(String, i64)> = nd
