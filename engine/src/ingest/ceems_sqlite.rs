@@ -168,6 +168,10 @@ enum Msg {
         rows: u64,
         rejects: Vec<RowReject>,
     },
+    /// Rejected rows among those an earlier run committed (read again only to list them).
+    Replayed {
+        rejects: Vec<RowReject>,
+    },
     Members {
         table: Table,
         batch: arrow::record_batch::RecordBatch,
@@ -305,6 +309,12 @@ pub async fn import(
                     }
                 }
             }
+            Msg::Replayed { rejects } => {
+                summary.rows_rejected += rejects.len() as u64;
+                for r in &rejects {
+                    observer.reject(r);
+                }
+            }
             Msg::Members {
                 table,
                 batch,
@@ -356,12 +366,15 @@ fn read_all(
     batch_rows: usize,
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<()> {
+    // A resumed import reads the committed rows again, only to list their rejects (the
+    // rejects file of the interrupted run is rewritten); the units they build are dropped.
     let sql = format!(
-        "SELECT {} FROM units WHERE id > ?1 ORDER BY id",
+        "SELECT {} FROM units ORDER BY id",
         select_list(&UNIT_COLUMNS, &unit_cols)
     );
     let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
-    let mut rows = stmt.query([resume_after]).map_err(sqlite_err(path))?;
+    let mut rows = stmt.query([]).map_err(sqlite_err(path))?;
+    let mut replaying = resume_after > 0;
     let mut builder = UnitsBuilder::new(registry, tz);
     let mut bufs: Vec<String> = (0..UNIT_COLUMNS.len())
         .map(|_| String::with_capacity(64))
@@ -384,13 +397,28 @@ fn read_all(
         tx.blocking_send(msg).is_ok()
     };
     while let Some(row) = rows.next().map_err(sqlite_err(path))? {
-        read += 1;
         let id = row
             .get_ref(0)
             .ok()
             .and_then(|v| int_of(v).ok())
             .unwrap_or(0);
-        last_id = id;
+        if replaying && (id > resume_after || rejects.len() >= batch_rows) {
+            drop(builder.finish());
+            let msg = Msg::Replayed {
+                rejects: std::mem::take(&mut rejects),
+            };
+            if tx.blocking_send(msg).is_err() {
+                return Ok(());
+            }
+            replaying = id <= resume_after;
+        }
+        if replaying && builder.len() >= batch_rows {
+            drop(builder.finish());
+        }
+        if !replaying {
+            read += 1;
+            last_id = id;
+        }
         let parsed = (|| -> ParsedRow {
             for (i, buf) in bufs.iter_mut().enumerate() {
                 if matches!(i, 0 | 11 | 12 | 13 | 31 | 32) {
@@ -455,11 +483,24 @@ fn read_all(
         if let Err(rej) = builder.append_ceems(&r) {
             rejects.push(rej);
         }
-        if read as usize >= batch_rows {
+        if !replaying && read as usize >= batch_rows {
             if !send(&mut builder, last_id, read, &mut rejects) {
                 return Ok(());
             }
             read = 0;
+        }
+    }
+    if replaying {
+        // Every row was committed already.
+        drop(builder.finish());
+        if !rejects.is_empty()
+            && tx
+                .blocking_send(Msg::Replayed {
+                    rejects: std::mem::take(&mut rejects),
+                })
+                .is_err()
+        {
+            return Ok(());
         }
     }
     if (read > 0 || !rejects.is_empty()) && !send(&mut builder, last_id, read, &mut rejects) {

@@ -222,3 +222,95 @@ fn check_complete(
         ],
     );
 }
+
+/// A re-run after a kill lists the rejected rows of the part the killed run committed too
+/// (its rejects file is rewritten), and counts each source row once.
+#[test]
+fn resumed_import_lists_the_rejects_of_the_committed_part() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("generated.db");
+    lake_ok(
+        &dir.path().join("unused"),
+        &[
+            "generate",
+            "--units",
+            "20000",
+            "--clusters",
+            "2",
+            "--seed",
+            "11",
+            "--ceems-sqlite",
+            db.to_str().expect("utf-8"),
+        ],
+    );
+    // Two unreadable rows: one early (committed before the kill), one at the end.
+    let bad_ids = [3i64, 19_990];
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open generated db");
+        for id in bad_ids {
+            let n = conn
+                .execute(
+                    "UPDATE units SET total_time_seconds = '{\"walltime\":\"soon\"}' WHERE id = ?1",
+                    [id],
+                )
+                .expect("corrupt a row");
+            assert_eq!(n, 1);
+        }
+    }
+    let data = dir.path().join("lake");
+    let spawn = |rejects: &Path| {
+        Command::new(bin())
+            .arg("--data")
+            .arg(&data)
+            .args(["import", "ceems-sqlite"])
+            .arg(&db)
+            .args(["--time-zone", "UTC", "--no-progress", "--batch-size", "500"])
+            .arg("--rejects")
+            .arg(rejects)
+            .env_remove("CEEMS_LAKE_DATA")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn import")
+    };
+    let manifests = || {
+        std::fs::read_dir(data.join("_manifest"))
+            .map(|d| d.flatten().count())
+            .unwrap_or(0)
+    };
+    let rejects = dir.path().join("rejects.tsv");
+    let mut child = spawn(&rejects);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while manifests() < 3 {
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "the import finished before it could be killed"
+        );
+        assert!(Instant::now() < deadline, "no commit within 120 s");
+        ceems_lake_tests::pause(Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    child.wait().expect("wait");
+    let committed = store_count(&data, "units");
+    assert!(
+        committed >= 500 && committed < 20_000,
+        "the kill should leave a partial import ({committed} units)"
+    );
+
+    let out = spawn(&rejects).wait_with_output().expect("re-run");
+    assert!(out.status.success());
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("rows rejected:    2"),
+        "both bad rows are counted:\n{summary}"
+    );
+    let listed: Vec<String> = std::fs::read_to_string(&rejects)
+        .expect("rejects file")
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap_or("").to_string())
+        .collect();
+    let want: Vec<String> = bad_ids.iter().map(|id| format!("id {id}")).collect();
+    assert_eq!(listed, want, "rejects file after the resumed run");
+    assert_eq!(store_count(&data, "units"), 20_000 - bad_ids.len() as u64);
+}
