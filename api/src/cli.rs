@@ -182,7 +182,8 @@ pub struct SwfArgs {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Files to import (NDJSON may be gzip/xz/zstd-compressed).
+    /// Files to import (NDJSON files may be gzip/xz/zstd-compressed; Parquet files are read as
+    /// they are).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Cluster id of every unit, overriding the units' own `cluster_id`.
@@ -264,10 +265,12 @@ pub struct CompactArgs {
 
 #[derive(Debug, Args)]
 pub struct VacuumArgs {
-    /// Keep the files of this many newest versions (readers of older versions will fail).
+    /// Keep the files of at least this many newest versions.
     #[arg(long, default_value_t = 10)]
     pub keep_versions: usize,
-    /// Never delete files younger than this many seconds (protects commits in flight).
+    /// Grace period for readers and writers: keep the files of every version that was the
+    /// newest at some moment within this many seconds (a server or query still reading it),
+    /// and never delete an unreferenced file younger than this (a commit in flight).
     #[arg(long, default_value_t = 3600)]
     pub min_age_seconds: u64,
 }
@@ -304,7 +307,21 @@ pub struct ServeArgs {
     #[arg(long = "query.max-period", default_value = "0s")]
     pub max_period: String,
 
-    /// Time after which a request is abandoned with a 503 timeout error.
+    /// Time after which a request is abandoned with a 503 timeout error (a response already
+    /// streaming is cut off).
     #[arg(long = "web.request-timeout", default_value = "5m")]
     pub request_timeout: String,
+
+    /// Time a client has to send a request's headers: from the connection's start for its
+    /// first request, from the first byte for later ones.
+    #[arg(long = "web.read-header-timeout", default_value = "2s")]
+    pub read_header_timeout: String,
+
+    /// Time a keep-alive connection may wait for its next request before it is closed.
+    #[arg(long = "web.idle-timeout", default_value = "10s")]
+    pub idle_timeout: String,
+
+    /// Most connections served at once; further clients wait until one closes.
+    #[arg(long = "web.max-connections", default_value_t = 4096)]
+    pub max_connections: usize,
 }

@@ -85,6 +85,9 @@ pub struct TlsMaterial {
     pub key_pem: Vec<u8>,
 }
 
+/// Upper bound of `--web.max-connections`.
+const MAX_CONNECTIONS: usize = 1_000_000;
+
 /// Everything `serve` needs, validated.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -94,6 +97,9 @@ pub struct ServeSettings {
     pub user_headers: Vec<axum::http::HeaderName>,
     pub max_period: Option<Duration>,
     pub request_timeout: Duration,
+    pub read_header_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
     pub refresh_interval: Duration,
     pub data_tz: DataTz,
     pub config_admins: Vec<String>,
@@ -247,6 +253,22 @@ impl ServeSettings {
         if request_timeout.is_zero() {
             bail!("--web.request-timeout must be more than 0s");
         }
+        let read_header_timeout = parse_duration(&a.read_header_timeout)
+            .map_err(|e| anyhow::anyhow!("--web.read-header-timeout: {e}"))?;
+        if read_header_timeout.is_zero() {
+            bail!("--web.read-header-timeout must be more than 0s");
+        }
+        let idle_timeout = parse_duration(&a.idle_timeout)
+            .map_err(|e| anyhow::anyhow!("--web.idle-timeout: {e}"))?;
+        if idle_timeout.is_zero() {
+            bail!("--web.idle-timeout must be more than 0s");
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&a.max_connections) {
+            bail!(
+                "--web.max-connections must be between 1 and {MAX_CONNECTIONS} (got {})",
+                a.max_connections
+            );
+        }
         let refresh_interval = match &file.ceems_lake.refresh_interval {
             Some(s) => parse_duration(s)
                 .map_err(|e| anyhow::anyhow!("ceems_lake.refresh_interval: {e}"))?,
@@ -261,6 +283,9 @@ impl ServeSettings {
             }
             None => 4 << 30,
         };
+        if memory_limit == 0 {
+            bail!("ceems_lake.query_memory_limit must be more than 0 (every query would fail)");
+        }
         let admins: Vec<String> = file
             .ceems_api_server
             .admin
@@ -317,6 +342,9 @@ impl ServeSettings {
             user_headers,
             max_period: (!max_period.is_zero()).then_some(max_period),
             request_timeout,
+            read_header_timeout,
+            idle_timeout,
+            max_connections: a.max_connections,
             refresh_interval,
             data_tz,
             config_admins: admins,

@@ -115,19 +115,34 @@ fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
     out.extend_from_slice(b"\":");
 }
 
-/// An optional IANA zone to render the three unit time strings in.
-#[derive(Debug, Clone, Copy)]
-pub struct OutputTz(pub Option<chrono_tz::Tz>);
+/// The zone to render the three unit time strings in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputTz {
+    /// As stored.
+    AsStored,
+    /// An IANA zone.
+    Zone(chrono_tz::Tz),
+    /// The server's local zone.
+    Local,
+}
 
 fn convert_time(s: &str, tz: OutputTz) -> std::borrow::Cow<'_, str> {
-    let Some(tz) = tz.0 else { return s.into() };
-    match chrono::DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%z") {
-        Ok(t) => tz
-            .from_utc_datetime(&t.naive_utc())
-            .format("%Y-%m-%dT%H:%M:%S%z")
+    const LAYOUT: &str = "%Y-%m-%dT%H:%M:%S%z";
+    if tz == OutputTz::AsStored {
+        return s.into();
+    }
+    let Ok(t) = chrono::DateTime::parse_from_str(s, LAYOUT) else {
+        return s.into();
+    };
+    let utc = t.naive_utc();
+    match tz {
+        OutputTz::AsStored => s.into(),
+        OutputTz::Zone(tz) => tz.from_utc_datetime(&utc).format(LAYOUT).to_string().into(),
+        OutputTz::Local => chrono::Local
+            .from_utc_datetime(&utc)
+            .format(LAYOUT)
             .to_string()
             .into(),
-        Err(_) => s.into(),
     }
 }
 
@@ -208,12 +223,49 @@ pub fn units(
     fields: &Option<BTreeSet<&'static str>>,
     tz: OutputTz,
 ) -> Vec<u8> {
+    let mut enc = UnitsEncoder::new(registry.clone(), fields.clone(), tz);
     let mut out = Vec::with_capacity(4096);
     out.push(b'[');
-    let mut first_row = true;
-    let mut entries = Vec::new();
-    let sel = |f: &str| fields.as_ref().map(|s| s.contains(f)).unwrap_or(true);
     for b in batches {
+        enc.push_batch(b, &mut out);
+    }
+    out.push(b']');
+    out
+}
+
+/// Encodes units batch by batch: the elements of a JSON array, without its brackets, each batch
+/// continuing the one before (so a response can be streamed as batches arrive).
+#[derive(Debug)]
+pub struct UnitsEncoder {
+    registry: KeyRegistry,
+    fields: Option<BTreeSet<&'static str>>,
+    tz: OutputTz,
+    first_row: bool,
+    entries: Vec<(String, f64)>,
+}
+
+impl UnitsEncoder {
+    pub fn new(
+        registry: KeyRegistry,
+        fields: Option<BTreeSet<&'static str>>,
+        tz: OutputTz,
+    ) -> UnitsEncoder {
+        UnitsEncoder {
+            registry,
+            fields,
+            tz,
+            first_row: true,
+            entries: Vec::new(),
+        }
+    }
+
+    /// Appends the units of `b` to `out`, after a comma when units were appended before.
+    pub fn push_batch(&mut self, b: &RecordBatch, out: &mut Vec<u8>) {
+        let fields = &self.fields;
+        let registry = &self.registry;
+        let tz = self.tz;
+        let entries = &mut self.entries;
+        let sel = |f: &str| fields.as_ref().map(|s| s.contains(f)).unwrap_or(true);
         let s: Vec<(&str, Option<StringArray>)> = UNIT_FIELDS
             .iter()
             .filter(|f| schema::metric_map_index(f).is_none() && !f.ends_with("_ts"))
@@ -241,19 +293,19 @@ pub fn units(
             .map(|m| (m, map_columns(b, registry, m)))
             .collect();
         for i in 0..b.num_rows() {
-            if !first_row {
+            if !self.first_row {
                 out.push(b',');
             }
-            first_row = false;
+            self.first_row = false;
             out.push(b'{');
             let mut first = true;
             for f in UNIT_FIELDS {
                 if let Some(m) = schema::metric_map_index(f) {
                     if let Some((_, mc)) = maps.iter().find(|(x, _)| *x == m) {
-                        row_entries(mc, i, &mut entries);
+                        row_entries(mc, i, entries);
                         if !entries.is_empty() {
-                            key(&mut out, &mut first, f);
-                            push_entries(&mut out, &entries, false);
+                            key(out, &mut first, f);
+                            push_entries(out, entries, false);
                         }
                     }
                     continue;
@@ -262,7 +314,7 @@ pub fn units(
                     if let Some(c) = c {
                         let c = c.as_primitive::<TimestampMillisecondType>();
                         if c.is_valid(i) && c.value(i) != 0 {
-                            key(&mut out, &mut first, f);
+                            key(out, &mut first, f);
                             out.extend_from_slice(c.value(i).to_string().as_bytes());
                         }
                     }
@@ -274,27 +326,27 @@ pub fn units(
                 };
                 match f {
                     "uuid" => {
-                        key(&mut out, &mut first, f);
-                        push_json_string(&mut out, v);
+                        key(out, &mut first, f);
+                        push_json_string(out, v);
                     }
                     "allocation" | "tags" => {
                         if let Ok(j) = serde_json::from_str::<serde_json::Value>(v)
                             && !json_text_empty(&j)
                         {
-                            key(&mut out, &mut first, f);
-                            push_generic_json(&mut out, &j);
+                            key(out, &mut first, f);
+                            push_generic_json(out, &j);
                         }
                     }
                     "created_at" | "started_at" | "ended_at" => {
                         if !v.is_empty() {
-                            key(&mut out, &mut first, f);
-                            push_json_string(&mut out, &convert_time(v, tz));
+                            key(out, &mut first, f);
+                            push_json_string(out, &convert_time(v, tz));
                         }
                     }
                     _ => {
                         if !v.is_empty() {
-                            key(&mut out, &mut first, f);
-                            push_json_string(&mut out, v);
+                            key(out, &mut first, f);
+                            push_json_string(out, v);
                         }
                     }
                 }
@@ -302,8 +354,6 @@ pub fn units(
             out.push(b'}');
         }
     }
-    out.push(b']');
-    out
 }
 
 fn f64_at(b: &RecordBatch, name: &str, i: usize) -> Option<f64> {
@@ -613,15 +663,66 @@ mod tests {
     }
 
     #[test]
+    fn units_split_over_batches_encode_like_one_batch() {
+        use arrow::array::{StringArray, TimestampMillisecondArray};
+        use arrow::datatypes::{Field, Schema};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("cluster_id", DataType::Utf8, true),
+            Field::new("uuid", DataType::Utf8, true),
+            Field::new(
+                "ended_at_ts",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["c0", "c0", "c1"])),
+                Arc::new(StringArray::from(vec!["a", "b<", "c"])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(5),
+                    None,
+                    Some(0),
+                ])),
+            ],
+        )
+        .unwrap();
+        let registry = KeyRegistry::default();
+        let whole = units(
+            std::slice::from_ref(&b),
+            &registry,
+            &None,
+            OutputTz::AsStored,
+        );
+        assert_eq!(
+            String::from_utf8(whole.clone()).unwrap(),
+            concat!(
+                r#"[{"cluster_id":"c0","uuid":"a","ended_at_ts":5},"#,
+                r#"{"cluster_id":"c0","uuid":"b\u003c"},{"cluster_id":"c1","uuid":"c"}]"#
+            )
+        );
+        let parts = [b.slice(0, 0), b.slice(0, 2), b.slice(2, 0), b.slice(2, 1)];
+        assert_eq!(units(&parts, &registry, &None, OutputTz::AsStored), whole);
+        let mut enc = UnitsEncoder::new(registry, None, OutputTz::AsStored);
+        let mut streamed = b"[".to_vec();
+        for p in &parts {
+            enc.push_batch(p, &mut streamed);
+        }
+        streamed.push(b']');
+        assert_eq!(streamed, whole);
+    }
+
+    #[test]
     fn time_conversion() {
-        let athens = OutputTz(Some(chrono_tz::Europe::Athens));
+        let athens = OutputTz::Zone(chrono_tz::Europe::Athens);
         assert_eq!(
             convert_time("2024-10-15T16:29:34+0200", athens),
             "2024-10-15T17:29:34+0300"
         );
         assert_eq!(convert_time("Unknown", athens), "Unknown");
         assert_eq!(
-            convert_time("2024-10-15T16:29:34+0200", OutputTz(None)),
+            convert_time("2024-10-15T16:29:34+0200", OutputTz::AsStored),
             "2024-10-15T16:29:34+0200"
         );
     }

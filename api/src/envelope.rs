@@ -86,10 +86,16 @@ pub fn error_body(error_type: ErrorType, message: &str) -> Vec<u8> {
     out
 }
 
+/// What a success envelope starts with, up to its `data`.
+pub const SUCCESS_OPEN: &[u8] = b"{\"status\":\"success\",\"data\":";
+
+/// What a success envelope without warnings ends with, after its `data`.
+pub const SUCCESS_CLOSE: &[u8] = b"}\n";
+
 /// `{"status":"success","data":<data>[,"warnings":[…]]}` + newline, `data` already encoded.
 pub fn success_body(data: &[u8], warnings: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + data.len());
-    out.extend_from_slice(b"{\"status\":\"success\",\"data\":");
+    out.extend_from_slice(SUCCESS_OPEN);
     out.extend_from_slice(data);
     if !warnings.is_empty() {
         out.extend_from_slice(b",\"warnings\":[");
@@ -101,7 +107,7 @@ pub fn success_body(data: &[u8], warnings: &[String]) -> Vec<u8> {
         }
         out.push(b']');
     }
-    out.extend_from_slice(b"}\n");
+    out.extend_from_slice(SUCCESS_CLOSE);
     out
 }
 

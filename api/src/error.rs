@@ -1,5 +1,10 @@
 //! The one place errors become HTTP responses.
+//!
+//! 4xx bodies say what was wrong with the request. 5xx bodies are opaque (a generic text per
+//! error type): the detail goes into an [`ErrorDetail`] response extension that the request
+//! logging middleware records.
 
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ceems_lake_engine::error::{Error as EngineError, ErrorKind};
@@ -48,7 +53,6 @@ impl From<EngineError> for ApiError {
             ErrorKind::Unavailable | ErrorKind::ResourceExhausted => ErrorType::Unavailable,
             ErrorKind::Conflict | ErrorKind::Internal => ErrorType::Internal,
         };
-        tracing::warn!(error = %e, "request failed");
         ApiError {
             error_type,
             message: e.to_string(),
@@ -68,9 +72,22 @@ impl From<datafusion::arrow::error::ArrowError> for ApiError {
     }
 }
 
+/// What went wrong behind a 5xx answer, for the server's log only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetail(pub String);
+
+/// The body text of a 5xx answer of this type.
+fn opaque_message(t: ErrorType) -> &'static str {
+    match t {
+        ErrorType::Timeout => "request timed out",
+        ErrorType::Unavailable => "service unavailable, try again later",
+        _ => "internal server error",
+    }
+}
+
 /// JSON response with the original's headers.
-pub fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut r = (status, body).into_response();
+pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = (status, body.into()).into_response();
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -87,6 +104,61 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.error_type.status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        json_response(status, error_body(self.error_type, &self.message))
+        if !status.is_server_error() {
+            return json_response(status, error_body(self.error_type, &self.message));
+        }
+        let mut r = json_response(
+            status,
+            error_body(self.error_type, opaque_message(self.error_type)),
+        );
+        r.extensions_mut().insert(ErrorDetail(self.message));
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_are_opaque_and_keep_their_detail_for_the_log() {
+        let r = ApiError::internal("Object at location /srv/lake/units/x.parquet not found")
+            .into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            r.extensions().get::<ErrorDetail>(),
+            Some(&ErrorDetail(
+                "Object at location /srv/lake/units/x.parquet not found".into()
+            ))
+        );
+        let r = ApiError::bad_data("invalid query fields").into_response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.extensions().get::<ErrorDetail>().is_none());
+    }
+
+    async fn body(e: ApiError) -> String {
+        let b = axum::body::to_bytes(e.into_response().into_body(), 1 << 20)
+            .await
+            .expect("body");
+        String::from_utf8(b.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn opaque_bodies_per_error_type() {
+        assert_eq!(
+            body(ApiError::internal("/srv/lake: permission denied")).await,
+            "{\"status\":\"error\",\"data\":null,\"errorType\":\"internal\",\"error\":\"internal server error\"}\n"
+        );
+        assert_eq!(
+            body(ApiError::timeout("request timed out after 300s")).await,
+            "{\"status\":\"error\",\"data\":null,\"errorType\":\"timeout\",\"error\":\"request timed out\"}\n"
+        );
+        assert_eq!(
+            body(ApiError::bad_data(
+                "query parameter 'from': malformed timestamp"
+            ))
+            .await,
+            "{\"status\":\"error\",\"data\":null,\"errorType\":\"bad_data\",\"error\":\"query parameter 'from': malformed timestamp\"}\n"
+        );
     }
 }

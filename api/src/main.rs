@@ -35,6 +35,20 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let store = Store::open(&cli.global.data, &store_options())?;
+    if matches!(
+        cli.command,
+        Command::Sql(_) | Command::Info | Command::Compact(_) | Command::Vacuum(_)
+    ) && store
+        .snapshot()
+        .await
+        .is_ok_and(|s| s.manifest.version == 0)
+    {
+        // Most likely a mistyped --data: say so instead of answering from nothing in silence.
+        tracing::warn!(
+            store = store.location(),
+            "the store is empty (nothing was ever committed to it); check --data"
+        );
+    }
     match &cli.command {
         Command::Serve(a) => cmd::serve::run(store, a).await,
         Command::Import(c) => cmd::import::run(&store, c).await,

@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ApiError;
-use crate::state::{AppState, Identity};
+use crate::error::{ApiError, ErrorDetail};
+use crate::state::{AppState, Identity, RequestDeadline};
 
 /// A plain-text response with Go's sniffed content type.
 pub fn text(status: StatusCode, body: &'static str) -> Response {
@@ -147,9 +147,14 @@ pub async fn redirect_unclean(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// Counts and times every request by route pattern and status, and enforces the request timeout.
-pub async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Counts and times every request by route pattern and status, logs what went wrong behind
+/// 5xx answers, and enforces the request timeout (a streamed body checks the
+/// [`RequestDeadline`] itself).
+pub async fn observe(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
+    req.extensions_mut().insert(RequestDeadline(
+        tokio::time::Instant::from_std(start) + st.web.request_timeout,
+    ));
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -159,24 +164,32 @@ pub async fn observe(State(st): State<AppState>, req: Request, next: Next) -> Re
     let path = req.uri().path().to_string();
     let resp = match tokio::time::timeout(st.web.request_timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => {
-            tracing::warn!(%path, timeout = ?st.web.request_timeout, "request timed out");
-            ApiError::timeout("request timed out").into_response()
-        }
+        Err(_) => ApiError::timeout(format!(
+            "request timed out after {:?}",
+            st.web.request_timeout
+        ))
+        .into_response(),
     };
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
     st.metrics.observe(&route, status, elapsed);
+    if let Some(ErrorDetail(detail)) = resp.extensions().get::<ErrorDetail>() {
+        tracing::warn!(%method, %path, status, error = %detail, "request failed");
+    }
     tracing::debug!(%method, %path, status, ms = elapsed.as_secs_f64() * 1e3, "request");
     resp
 }
 
-/// API routes answer GET and OPTIONS only: anything else is 405 with an empty body.
+/// API routes answer GET and OPTIONS only: anything else (HEAD included) is 405 with an empty
+/// body and the methods that are allowed.
 pub async fn get_only(req: Request, next: Next) -> Response {
     if req.method() == Method::GET || req.method() == Method::OPTIONS {
         next.run(req).await
     } else {
-        (StatusCode::METHOD_NOT_ALLOWED, Body::empty()).into_response()
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, Body::empty()).into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, OPTIONS"));
+        r
     }
 }
 
@@ -194,15 +207,15 @@ pub async fn identity(State(st): State<AppState>, mut req: Request, next: Next) 
     let headers = req.headers_mut();
     headers.remove("x-ceems-admin-user");
     headers.remove("x-ceems-logged-user");
+    // The header's bytes as the original takes them: UTF-8 (other bytes decoded lossily),
+    // trimmed.
     let user = st
         .web
         .user_headers
         .iter()
         .filter_map(|h| headers.get(h))
-        .filter_map(|v| v.to_str().ok())
-        .map(str::trim)
-        .find(|v| !v.is_empty())
-        .map(str::to_string);
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+        .find(|v| !v.is_empty());
     let Some(user) = user else {
         return middleware_error(
             StatusCode::UNAUTHORIZED,
@@ -220,12 +233,11 @@ pub async fn identity(State(st): State<AppState>, mut req: Request, next: Next) 
     }
     let has_agent = headers
         .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().is_empty());
+        .is_some_and(|v| !String::from_utf8_lossy(v.as_bytes()).trim().is_empty());
     if !has_agent {
         return ApiError::bad_data("missing User-Agent header").into_response();
     }
-    if let Ok(v) = HeaderValue::from_str(&user) {
+    if let Ok(v) = HeaderValue::from_bytes(user.as_bytes()) {
         headers.insert("x-ceems-logged-user", v.clone());
         if is_admin {
             headers.insert("x-ceems-admin-user", v);

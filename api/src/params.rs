@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use ceems_lake_engine::query::api::Window;
+
 use crate::error::ApiError;
 
 /// Decoded query pairs in order; repeated keys are kept.
@@ -120,16 +122,18 @@ pub fn fields(
     Ok(Some(out))
 }
 
+fn malformed(key: &str) -> ApiError {
+    ApiError::bad_data(format!("query parameter '{key}': malformed timestamp"))
+}
+
 /// A `from`/`to` value in seconds; a value of 10^11 or more is read as milliseconds (dashboards
 /// send seconds, the original's document says milliseconds).
 fn parse_time(p: &Params, key: &str) -> Result<Option<i64>, ApiError> {
     match p.first(key) {
         None | Some("") => Ok(None),
         Some(v) => {
-            let n: i64 = v.parse().map_err(|_| {
-                ApiError::bad_data(format!("query parameter '{key}': malformed timestamp"))
-            })?;
-            Ok(Some(if n.abs() >= 100_000_000_000 {
+            let n: i64 = v.parse().map_err(|_| malformed(key))?;
+            Ok(Some(if n.unsigned_abs() >= 100_000_000_000 {
                 n.div_euclid(1000)
             } else {
                 n
@@ -145,20 +149,37 @@ pub fn window_seconds(p: &Params, now_s: i64) -> Result<(i64, i64), ApiError> {
     Ok((from.unwrap_or(to - 86_400), to))
 }
 
+/// A window in seconds as the engine's milliseconds. A bound whose milliseconds do not fit in 64
+/// bits is a malformed timestamp (a default `from` is blamed on `to`, which it derives from).
+pub fn window_ms(p: &Params, from: i64, to: i64) -> Result<Window, ApiError> {
+    let given = |key: &str| p.first(key).is_some_and(|v| !v.is_empty());
+    let from_key = if given("from") { "from" } else { "to" };
+    Ok(Window {
+        from_ms: from.checked_mul(1000).ok_or_else(|| malformed(from_key))?,
+        to_ms: to.checked_mul(1000).ok_or_else(|| malformed("to"))?,
+    })
+}
+
 /// Rejects windows longer than `max` (negative windows never do).
 pub fn check_max_period(from: i64, to: i64, max: Option<Duration>) -> Result<(), ApiError> {
     if let Some(max) = max
         && !max.is_zero()
-        && to - from > max.as_secs() as i64
+        && i128::from(to) - i128::from(from) > i128::from(max.as_secs())
     {
         return Err(ApiError::bad_data("maximum query window exceeded"));
     }
     Ok(())
 }
 
-/// Usage caching rounds `from` down and `to` up to multiples of 900 s.
+/// Usage caching rounds `from` down and `to` up to multiples of 900 s (within the range of
+/// `i64`).
 pub fn round_window(from: i64, to: i64) -> (i64, i64) {
-    (from.div_euclid(900) * 900, -((-to).div_euclid(900)) * 900)
+    let down = |v: i64| v.div_euclid(900).saturating_mul(900);
+    let up = |v: i64| {
+        let d = v.div_euclid(900) + i64::from(v.rem_euclid(900) != 0);
+        d.saturating_mul(900)
+    };
+    (down(from), up(to))
 }
 
 #[cfg(test)]
@@ -215,6 +236,29 @@ mod tests {
         assert_eq!(window_seconds(&p, 5).unwrap(), (100 - 86_400, 100));
         let p = Params::parse(Some("to=+100"));
         assert!(window_seconds(&p, 5).is_err());
+        // The extremes of i64: read as milliseconds; milliseconds that do not fit are malformed.
+        let p = Params::parse(Some("from=-9223372036854775808&to=9223372036854775807"));
+        let (from, to) = window_seconds(&p, 5).unwrap();
+        assert_eq!((from, to), (-9_223_372_036_854_776, 9_223_372_036_854_775));
+        assert_eq!(
+            window_ms(&p, from, to).unwrap_err().message,
+            "query parameter 'from': malformed timestamp"
+        );
+        let p = Params::parse(Some("to=-9223372036854775807"));
+        let (from, to) = window_seconds(&p, 5).unwrap();
+        assert_eq!(
+            window_ms(&p, from, to).unwrap_err().message,
+            "query parameter 'to': malformed timestamp"
+        );
+        let p = Params::parse(Some("to=9223372036854775807"));
+        let (from, to) = window_seconds(&p, 5).unwrap();
+        assert_eq!(
+            window_ms(&p, from, to).unwrap(),
+            Window {
+                from_ms: (9_223_372_036_854_775 - 86_400) * 1000,
+                to_ms: 9_223_372_036_854_775_000
+            }
+        );
         assert_eq!(
             round_window(1_700_000_123, 1_700_003_456),
             (1_700_000_100, 1_700_003_700)
@@ -223,6 +267,8 @@ mod tests {
             round_window(1_700_000_100, 1_700_000_100),
             (1_700_000_100, 1_700_000_100)
         );
+        assert_eq!(round_window(-1, -899), (-900, 0));
+        assert_eq!(round_window(-900, 1), (-900, 900));
         assert!(check_max_period(0, 10, Some(Duration::from_secs(5))).is_err());
         assert!(check_max_period(10, 0, Some(Duration::from_secs(5))).is_ok());
         assert!(check_max_period(0, 10, None).is_ok());

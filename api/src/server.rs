@@ -16,12 +16,13 @@ use ceems_lake_engine::Lake;
 use ceems_lake_engine::query::api;
 use ceems_lake_engine::session::SessionSettings;
 use ceems_lake_engine::store::Store;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 use tower_http::compression::CompressionLayer;
 
 use crate::cache::UsageCache;
 use crate::config::{ServeSettings, TlsMaterial, socket_addrs};
+use crate::conn;
 use crate::handlers::{clusters, demo, health, projects, stats, units, usage, users};
 use crate::metrics::Metrics;
 use crate::middleware;
@@ -253,32 +254,30 @@ pub async fn serve(store: Store, s: ServeSettings) -> anyhow::Result<()> {
         Some(t) => Some(tls_acceptor(t)?),
         None => None,
     };
+    let limits = conn::Limits {
+        header_read: s.read_header_timeout,
+        idle: s.idle_timeout,
+        request: s.request_timeout,
+        max_connections: conn::connection_cap(s.max_connections),
+    };
+    let conns = Arc::new(Semaphore::new(limits.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut listeners = Vec::new();
     for listen in &s.listen {
         let listener = bind(listen).await?;
-        let local = listener.local_addr()?;
-        tracing::info!(address = %local, tls = tls.is_some(), "listening");
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
-        let shutdown = async move {
-            let _ = stop.changed().await;
-        };
-        match &tls {
-            None => {
-                tasks.spawn(async move {
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(shutdown)
-                        .await
-                });
-            }
-            Some(acceptor) => {
-                let l = TlsListener::new(listener, acceptor.clone());
-                tasks.spawn(
-                    async move { axum::serve(l, app).with_graceful_shutdown(shutdown).await },
-                );
-            }
-        }
+        tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "listening");
+        listeners.push(listener);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(conn::accept_loop(
+            listener,
+            tls.clone(),
+            app.clone(),
+            limits,
+            Arc::clone(&conns),
+            stop_rx.clone(),
+        ));
     }
     tracing::info!(
         version = lake.snapshot().version(),
@@ -289,6 +288,7 @@ pub async fn serve(store: Store, s: ServeSettings) -> anyhow::Result<()> {
             .values()
             .map(Vec::len)
             .sum::<usize>(),
+        max_connections = limits.max_connections,
         "serving the store"
     );
     tokio::spawn(refresher(st.clone(), s.refresh_interval, stop_rx.clone()));
@@ -296,12 +296,13 @@ pub async fn serve(store: Store, s: ServeSettings) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop_tx.send(true);
     while let Some(r) = tasks.join_next().await {
-        match r {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "listener stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "listener task failed"),
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "listener task failed");
         }
     }
+    // Every connection holds a permit until it is closed: all permits back = all done.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = conns.acquire_many(all).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -345,70 +346,6 @@ fn tls_acceptor(t: &TlsMaterial) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
         .with_single_cert(certs, key)
         .context("TLS certificate and key do not match")?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
-
-/// A listener whose connections are TLS: handshakes run in their own tasks so a slow client
-/// does not hold up others.
-struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(tokio_rustls::server::TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    fn new(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor) -> TlsListener {
-        let local = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (tcp, addr) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    return;
-                }
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let hs = tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(tcp),
-                    )
-                    .await;
-                    match hs {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, addr)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(error = %e, %addr, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener { rx, local }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }
 
 #[cfg(test)]

@@ -83,3 +83,8 @@ pub struct Identity {
     pub user: String,
     pub is_admin: bool,
 }
+
+/// When the request must be answered, its response delivered (set by the request middleware
+/// from `--web.request-timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestDeadline(pub tokio::time::Instant);

@@ -27,6 +27,12 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             observer.finish();
             let summary = res.with_context(|| failed(&a.file))?;
             report(&summary, started.elapsed(), a.import.rejects.as_deref());
+            if all_rejected(&summary) {
+                anyhow::bail!(
+                    "every unit row of {} was rejected: nothing was imported",
+                    a.file.display()
+                );
+            }
             Ok(())
         }
         ImportCommand::Sacct(a) => {
@@ -112,11 +118,15 @@ where
     // Check every file before committing anything, so a typo in the last name does not leave
     // the first files imported and the rest not.
     for f in files {
+        if f.is_dir() {
+            anyhow::bail!("{}: is a directory, not a file", f.display());
+        }
         if !f.is_file() {
             anyhow::bail!("{}: no such file", f.display());
         }
     }
     let mut total = ImportSummary::default();
+    let mut nothing_imported = Vec::new();
     let started = Instant::now();
     for f in files {
         let t0 = Instant::now();
@@ -127,6 +137,9 @@ where
             println!("== {}", f.display());
         }
         report_resumable(&s, t0.elapsed(), a.rejects.as_deref(), RESUMED_FILE_ROWS);
+        if all_rejected(&s) {
+            nothing_imported.push(f.display().to_string());
+        }
         add(&mut total, &s);
     }
     if files.len() > 1 {
@@ -138,7 +151,27 @@ where
             RESUMED_FILE_ROWS,
         );
     }
+    // A script must be able to tell that a file gave nothing (a wrong field list, the wrong
+    // format): exit with an error, after the other files were imported.
+    if !nothing_imported.is_empty() {
+        anyhow::bail!(
+            "every row of {} was rejected: nothing was imported from {}",
+            nothing_imported.join(", "),
+            if nothing_imported.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        );
+    }
     Ok(())
+}
+
+/// Rows were read and every one of them was rejected.
+fn all_rejected(s: &ImportSummary) -> bool {
+    s.rows_rejected > 0
+        && s.units_inserted + s.units_replaced + s.units_unchanged == 0
+        && s.rows_rejected + s.rows_skipped >= s.rows_read
 }
 
 fn add(t: &mut ImportSummary, s: &ImportSummary) {

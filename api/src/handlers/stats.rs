@@ -3,7 +3,7 @@
 use axum::extract::{Extension, State};
 use axum::http::Uri;
 use axum::response::Response;
-use ceems_lake_engine::query::api::{self, Window};
+use ceems_lake_engine::query::api;
 
 use crate::encode;
 use crate::error::ApiError;
@@ -33,10 +33,7 @@ async fn query(st: &AppState, p: &Params, current: bool) -> Result<Response, Api
     let window = if current {
         let (from, to) = params::window_seconds(p, now_s())?;
         params::check_max_period(from, to, st.api.max_period)?;
-        Some(Window {
-            from_ms: from * 1000,
-            to_ms: to * 1000,
-        })
+        Some(params::window_ms(p, from, to)?)
     } else {
         None
     };

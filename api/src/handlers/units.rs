@@ -3,45 +3,60 @@
 use axum::extract::{Extension, State};
 use axum::http::Uri;
 use axum::response::Response;
-use ceems_lake_engine::query::api::{self, UNIT_FIELDS, UnitsSpec, Window};
+use ceems_lake_engine::query::api::{self, UNIT_FIELDS, UnitsSpec};
 
-use crate::encode::{self, OutputTz};
+use crate::encode::{OutputTz, UnitsEncoder};
 use crate::error::ApiError;
 use crate::handlers::{now_s, ok, respond};
 use crate::params::{self, Params};
-use crate::state::{AppState, Identity};
+use crate::state::{AppState, Identity, RequestDeadline};
+use crate::stream;
 
 /// Own units of the logged user.
 pub async fn list(
     State(st): State<AppState>,
     Extension(id): Extension<Identity>,
+    deadline: Option<Extension<RequestDeadline>>,
     uri: Uri,
 ) -> Response {
-    respond(query(&st, Some(id.user), &Params::parse(uri.query())).await)
+    let p = Params::parse(uri.query());
+    respond(query(&st, Some(id.user), &p, deadline.map(|d| d.0)).await)
 }
 
 /// Units of anyone (admin).
 pub async fn admin(
     State(st): State<AppState>,
     Extension(_id): Extension<Identity>,
+    deadline: Option<Extension<RequestDeadline>>,
     uri: Uri,
 ) -> Response {
-    respond(query(&st, None, &Params::parse(uri.query())).await)
+    let p = Params::parse(uri.query());
+    respond(query(&st, None, &p, deadline.map(|d| d.0)).await)
 }
 
-/// The output zone of `?timezone=`: none when empty, unknown, or the data zone itself.
+/// The output zone of `?timezone=`: as stored when empty, unknown, or named like the data zone;
+/// `Local` is the server's zone.
 fn output_tz(st: &AppState, p: &Params) -> OutputTz {
     let name = p.first("timezone").unwrap_or("");
     if name.is_empty() || name == st.api.data_tz.name() {
-        return OutputTz(None);
+        return OutputTz::AsStored;
     }
     if name == "Local" {
-        return OutputTz(None);
+        return OutputTz::Local;
     }
-    OutputTz(name.parse::<chrono_tz::Tz>().ok())
+    name.parse::<chrono_tz::Tz>()
+        .map(OutputTz::Zone)
+        .unwrap_or(OutputTz::AsStored)
 }
 
-async fn query(st: &AppState, own: Option<String>, p: &Params) -> Result<Response, ApiError> {
+/// Lists units, streamed: the answer is encoded batch by batch as the sorted plan yields them
+/// (see [`stream`]).
+async fn query(
+    st: &AppState,
+    own: Option<String>,
+    p: &Params,
+    deadline: Option<RequestDeadline>,
+) -> Result<Response, ApiError> {
     let fields = params::fields(p, &UNIT_FIELDS)?;
     let uuids = p.list("uuid");
     let window = if uuids.is_some() {
@@ -49,10 +64,7 @@ async fn query(st: &AppState, own: Option<String>, p: &Params) -> Result<Respons
     } else {
         let (from, to) = params::window_seconds(p, now_s())?;
         params::check_max_period(from, to, st.api.max_period)?;
-        Some(Window {
-            from_ms: from * 1000,
-            to_ms: to * 1000,
-        })
+        Some(params::window_ms(p, from, to)?)
     };
     let spec = UnitsSpec {
         users: if own.is_none() { p.list("user") } else { None },
@@ -66,15 +78,23 @@ async fn query(st: &AppState, own: Option<String>, p: &Params) -> Result<Respons
     };
     let snap = st.lake.snapshot();
     let ctx = st.lake.session();
-    let batches = api::units(&ctx, &snap.manifest.metric_keys, &spec).await?;
-    st.metrics
-        .add_rows_scanned(batches.iter().map(|b| b.num_rows() as u64).sum());
-    Ok(ok(&encode::units(
-        &batches,
-        &snap.manifest.metric_keys,
-        &fields,
-        output_tz(st, p),
-    )))
+    let mut batches = api::units_frame(&ctx, &snap.manifest.metric_keys, &spec)
+        .await?
+        .execute_stream()
+        .await?;
+    let Some(first) = stream::first_rows(&mut batches).await? else {
+        return Ok(ok(b"[]"));
+    };
+    let mut enc = UnitsEncoder::new(snap.manifest.metric_keys.clone(), fields, output_tz(st, p));
+    let deadline = deadline
+        .unwrap_or_else(|| RequestDeadline(tokio::time::Instant::now() + st.web.request_timeout));
+    Ok(stream::json_array(
+        first,
+        batches,
+        move |b, out| enc.push_batch(b, out),
+        std::sync::Arc::clone(&st.metrics),
+        deadline,
+    ))
 }
 
 /// Ownership check used by the CEEMS load balancer.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
-use ceems_lake_engine::query::api::{self, GROUPBY_ALLOWED, USAGE_FIELDS, UsageSpec, Window};
+use ceems_lake_engine::query::api::{self, GROUPBY_ALLOWED, USAGE_FIELDS, UsageSpec};
 
 use crate::cache::UsageCache;
 use crate::encode;
@@ -91,10 +91,7 @@ async fn query(
         let (from, to) = params::window_seconds(&p, now_s())?;
         let (from, to) = params::round_window(from, to);
         params::check_max_period(from, to, st.api.max_period)?;
-        window = Some(Window {
-            from_ms: from * 1000,
-            to_ms: to * 1000,
-        });
+        window = Some(params::window_ms(&p, from, to)?);
         let mut pairs: Vec<(String, String)> = p
             .sorted_pairs()
             .into_iter()
@@ -107,10 +104,11 @@ async fn query(
         if let Some(body) = st.cache.get(&key).await {
             st.metrics.cache_hit();
             let mut r = json_response(StatusCode::OK, body.to_vec());
-            let expires = chrono::Local::now()
-                + chrono::Duration::from_std(st.cache.ttl()).unwrap_or_default();
+            // An HTTP-date (RFC 9110 IMF-fixdate, always GMT).
+            let expires =
+                chrono::Utc::now() + chrono::Duration::from_std(st.cache.ttl()).unwrap_or_default();
             if let Ok(v) =
-                HeaderValue::from_str(&expires.format("%a, %d %b %Y %H:%M:%S %Z").to_string())
+                HeaderValue::from_str(&expires.format("%a, %d %b %Y %H:%M:%S GMT").to_string())
             {
                 r.headers_mut().insert(header::EXPIRES, v);
             }

@@ -14,8 +14,9 @@ use arrow::record_batch::RecordBatch;
 use crate::ingest::RowReject;
 use crate::ingest::ceems_row::{CeemsMemberRow, CeemsUnitRow};
 use crate::ingest::metric_json::parse_metric_map;
+use crate::ingest::source::Clock;
 use crate::schema::{self, KeyRegistry, METRIC_MAPS};
-use crate::time::{DataTz, parse_ceems_time};
+use crate::time::DataTz;
 
 /// The fixed columns of one unit, borrowed. Timestamps are Unix milliseconds; `None` = unset.
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,7 +79,11 @@ pub struct UnitsBuilder {
     /// Staged metric entries of the current row: (map, key start, key end, value).
     staged: Vec<(u8, u32, u32, f64)>,
     staged_keys: String,
-    tz: DataTz,
+    /// Per map, the flat column the next staged entry most likely goes to: rows carry their
+    /// keys in the same order, so one comparison usually finds the column.
+    next_col: [usize; METRIC_MAPS.len()],
+    /// Parses `last_updated_at` strings with per-hour offset caching.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for UnitsBuilder {
@@ -106,6 +111,9 @@ const S_ALLOCATION: usize = 12;
 const S_TAGS: usize = 13;
 const S_LAST_UPDATED_AT: usize = 14;
 const N_STRINGS: usize = 15;
+
+/// Latest instant a stored time may have: 9999-12-31T23:59:59.999Z in milliseconds.
+const MAX_TS_MS: i64 = 253_402_300_799_999;
 
 impl UnitsBuilder {
     /// A builder whose flat columns start with the keys of `registry`; new plain keys seen in
@@ -139,7 +147,8 @@ impl UnitsBuilder {
             rows: 0,
             staged: Vec::with_capacity(64),
             staged_keys: String::with_capacity(512),
-            tz,
+            next_col: [0; METRIC_MAPS.len()],
+            clock: Clock::new(tz),
         }
     }
 
@@ -160,7 +169,7 @@ impl UnitsBuilder {
 
     /// The data time zone.
     pub fn time_zone(&self) -> DataTz {
-        self.tz
+        self.clock.time_zone()
     }
 
     /// Stages one metric entry of the row being built.
@@ -210,7 +219,13 @@ impl UnitsBuilder {
             let map = map as usize;
             let key = &self.staged_keys[ks as usize..ke as usize];
             let cols = &mut self.flats[map];
-            let pos = match cols.iter().position(|c| c.key == key) {
+            let hint = self.next_col[map];
+            let found = if cols.get(hint).is_some_and(|c| c.key == key) {
+                Some(hint)
+            } else {
+                cols.iter().position(|c| c.key == key)
+            };
+            let pos = match found {
                 Some(p) => Some(p),
                 None if self.registry.register(map, key) => {
                     // A new plain key: a new column, null for the rows before this one.
@@ -227,6 +242,7 @@ impl UnitsBuilder {
             };
             match pos {
                 Some(p) => {
+                    self.next_col[map] = p + 1;
                     let c = &mut cols[p];
                     if c.set_at == row {
                         // A key repeated inside one map: the last value wins, as in JSON.
@@ -257,6 +273,7 @@ impl UnitsBuilder {
         }
         self.staged.clear();
         self.staged_keys.clear();
+        self.next_col = [0; METRIC_MAPS.len()];
     }
 
     /// Parses and appends one CEEMS row. On error nothing is appended.
@@ -277,6 +294,39 @@ impl UnitsBuilder {
                 "empty cluster_id".into(),
             ));
         }
+        for (field, v) in [
+            ("created_at_ts", r.created_at_ts),
+            ("started_at_ts", r.started_at_ts),
+            ("ended_at_ts", r.ended_at_ts),
+        ] {
+            if !(0..=MAX_TS_MS).contains(&v) {
+                return Err(reject(
+                    field,
+                    &v.to_string(),
+                    "not a time in milliseconds since 1970 (0 = unset) before the year 10000"
+                        .into(),
+                ));
+            }
+        }
+        // The window of /usage/current is on this time: a unit without it could never be seen.
+        let last_updated_at_ts = match self.clock.parse(r.last_updated_at) {
+            Ok(Some(t)) => Some(t),
+            Ok(None) => {
+                return Err(reject(
+                    "last_updated_at",
+                    r.last_updated_at,
+                    "no time of the last update".into(),
+                ));
+            }
+            Err(why) => return Err(reject("last_updated_at", r.last_updated_at, why.into())),
+        };
+        for (field, text) in [("allocation", r.allocation), ("tags", r.tags)] {
+            if !text.trim().is_empty()
+                && serde_json::from_str::<serde::de::IgnoredAny>(text).is_err()
+            {
+                return Err(reject(field, text, "not valid JSON".into()));
+            }
+        }
         for (i, text) in r.metrics.iter().enumerate() {
             let mut staged = std::mem::take(&mut self.staged);
             let mut keys = std::mem::take(&mut self.staged_keys);
@@ -293,7 +343,6 @@ impl UnitsBuilder {
             }
         }
         let ts = |v: i64| if v == 0 { None } else { Some(v) };
-        let last_updated_at_ts = parse_ceems_time(r.last_updated_at, self.tz);
         self.commit_row(&UnitFields {
             cluster_id: r.cluster_id,
             resource_manager: r.resource_manager,
@@ -321,10 +370,20 @@ impl UnitsBuilder {
     }
 
     /// Takes the rows built so far as one batch in the schema of [`UnitsBuilder::registry`].
+    ///
+    /// The builders start the next batch with the capacity this one needed, so batches after
+    /// the first grow no buffer (growing by doubling copies every byte about once more).
     pub fn finish(&mut self) -> RecordBatch {
         let schema = schema::units_schema(&self.registry);
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        let mut s = |i: usize| -> ArrayRef { Arc::new(self.strings[i].finish()) };
+        let rows = self.rows;
+        let mut s = |i: usize| -> ArrayRef {
+            let b = &mut self.strings[i];
+            let bytes = b.values_slice().len();
+            let array = Arc::new(b.finish());
+            *b = StringBuilder::with_capacity(rows, bytes);
+            array
+        };
         let fixed: Vec<ArrayRef> = vec![
             s(S_CLUSTER_ID),
             s(S_RESOURCE_MANAGER),
@@ -341,14 +400,13 @@ impl UnitsBuilder {
         cols.push(Arc::new(self.created_at_ts.finish().with_timezone("UTC")));
         cols.push(Arc::new(self.started_at_ts.finish().with_timezone("UTC")));
         cols.push(Arc::new(self.ended_at_ts.finish().with_timezone("UTC")));
-        let mut s = |i: usize| -> ArrayRef { Arc::new(self.strings[i].finish()) };
         cols.push(s(S_ELAPSED));
         cols.push(s(S_STATE));
         cols.push(s(S_ALLOCATION));
         cols.push(s(S_TAGS));
         cols.push(Arc::new(self.ignore.finish()));
         cols.push(Arc::new(self.num_updates.finish()));
-        cols.push(Arc::new(self.strings[S_LAST_UPDATED_AT].finish()));
+        cols.push(s(S_LAST_UPDATED_AT));
         cols.push(Arc::new(
             self.last_updated_at_ts.finish().with_timezone("UTC"),
         ));
@@ -357,6 +415,7 @@ impl UnitsBuilder {
             for c in self.flats[map].iter_mut() {
                 c.set_at = 0;
                 cols.push(Arc::new(c.values.finish()));
+                c.values = Float64Builder::with_capacity(rows);
             }
             cols.push(Arc::new(self.overflow[map].finish()));
         }

@@ -220,13 +220,22 @@ pub async fn import(
         }
     }
     let mut summary = ImportSummary::default();
-    let (resumed, remaining): (i64, i64) = conn
-        .query_row(
-            "SELECT count(*) FILTER (WHERE id <= ?1), count(*) FILTER (WHERE id > ?1) FROM units",
-            [resume_after],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+    // A bare count(*) is answered from the smallest index; a filtered count walks the table's
+    // own b-tree, which holds whole rows: reading the entire file before the import starts.
+    let total: i64 = conn
+        .query_row("SELECT count(*) FROM units", [], |r| r.get(0))
         .map_err(sqlite_err(path))?;
+    let resumed: i64 = if resume_after > 0 {
+        conn.query_row(
+            "SELECT count(*) FROM units WHERE id <= ?1",
+            [resume_after],
+            |r| r.get(0),
+        )
+        .map_err(sqlite_err(path))?
+    } else {
+        0
+    };
+    let remaining = total - resumed;
     summary.rows_resumed = resumed as u64;
     if resumed > 0 {
         observer.message(&format!(

@@ -25,6 +25,9 @@ use crate::ingest::{ImportObserver, ImportOptions, ImportSummary};
 use crate::schema::{self, METRIC_MAPS};
 use crate::store::Store;
 
+/// Latest instant a unit's time may have: 9999-12-31T23:59:59.999Z in milliseconds.
+const LAST_MS: i64 = 253_402_300_799_999;
+
 /// How an export is imported.
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
@@ -131,6 +134,23 @@ pub fn emit_generic(
     let mut ts = [r.created_at_ts, r.started_at_ts, r.ended_at_ts];
     let texts = [r.created_at, r.started_at, r.ended_at];
     let names = ["created_at", "started_at", "ended_at"];
+    for (name, t) in [
+        ("created_at_ts", r.created_at_ts),
+        ("started_at_ts", r.started_at_ts),
+        ("ended_at_ts", r.ended_at_ts),
+        ("last_updated_at_ts", r.last_updated_at_ts),
+    ] {
+        if let Some(v) = t
+            && !(0..=LAST_MS).contains(&v)
+        {
+            return fail(
+                out,
+                name,
+                &v.to_string(),
+                "not a time in milliseconds since 1970 (0 = unset) before the year 10000",
+            );
+        }
+    }
     for k in 0..3 {
         if ts[k] == Some(0) {
             ts[k] = None;

@@ -31,7 +31,7 @@ use crate::ingest::builder::UnitFields;
 use crate::ingest::estimate::EnergyModel;
 use crate::ingest::source::{
     self, Clock, Emitter, Job, LineFormat, LineKind, parse_duration, push_elapsed, push_int,
-    push_json_str, reject,
+    push_json_str, push_uint, reject, trim,
 };
 use crate::ingest::{ImportObserver, ImportOptions, ImportSummary};
 use crate::schema::METRIC_MAPS;
@@ -225,7 +225,7 @@ impl Tres {
 /// Memory of a TRES `mem=` value in bytes, as the original reads it: the integer part times
 /// the unit (K, M, G, T, P; powers of 1024); a value without a unit counts 0.
 pub fn parse_tres_mem(v: &str) -> std::result::Result<i64, String> {
-    let b = v.trim().as_bytes();
+    let b = trim(v).as_bytes();
     let int_end = b
         .iter()
         .position(|c| !c.is_ascii_digit())
@@ -233,7 +233,7 @@ pub fn parse_tres_mem(v: &str) -> std::result::Result<i64, String> {
     if int_end == 0 {
         return Err(format!("memory {v:?} does not start with a number"));
     }
-    let int: i64 = v.trim()[..int_end]
+    let int: i64 = trim(v)[..int_end]
         .parse()
         .map_err(|_| format!("memory {v:?} is out of range"))?;
     let mut i = int_end;
@@ -260,7 +260,7 @@ pub fn parse_tres_mem(v: &str) -> std::result::Result<i64, String> {
 }
 
 fn tres_int(k: &str, v: &str) -> std::result::Result<i64, String> {
-    v.trim()
+    trim(v)
         .parse::<i64>()
         .map_err(|_| format!("{k}={v:?} is not an integer"))
 }
@@ -268,12 +268,12 @@ fn tres_int(k: &str, v: &str) -> std::result::Result<i64, String> {
 /// Parses a TRES list. Unknown resources are ignored.
 pub fn parse_tres(s: &str) -> std::result::Result<Tres, String> {
     let mut t = Tres::default();
-    let s = s.trim();
+    let s = trim(s);
     if s.is_empty() {
         return Ok(t);
     }
     for item in s.split(',') {
-        let item = item.trim();
+        let item = trim(item);
         if item.is_empty() {
             continue;
         }
@@ -337,7 +337,7 @@ fn expand_expr(
             cur.push_str(prefix);
             let base2 = cur.len();
             for item in inner.split(',') {
-                let item = item.trim();
+                let item = trim(item);
                 let (lo, hi) = item.split_once('-').unwrap_or((item, item));
                 let ok = |s: &str| {
                     !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit())
@@ -358,8 +358,7 @@ fn expand_expr(
                 let width = lo.len();
                 for v in a..=b {
                     cur.truncate(base2);
-                    use std::fmt::Write;
-                    let _ = write!(cur, "{v:0width$}");
+                    push_uint(cur, v, width);
                     expand_expr(rest, cur, out, n)?;
                 }
             }
@@ -377,7 +376,7 @@ pub fn expand_nodelist(
     scratch: &mut String,
     out: &mut String,
 ) -> std::result::Result<usize, String> {
-    let list = list.trim();
+    let list = trim(list);
     let mut n = 0;
     if list.is_empty() || list.eq_ignore_ascii_case("none assigned") || list == "(null)" {
         return Ok(0);
@@ -396,7 +395,7 @@ pub fn expand_nodelist(
                 }
             }
             Some(b',') | None if depth == 0 => {
-                let expr = list[start..i].trim();
+                let expr = trim(&list[start..i]);
                 if !expr.is_empty() {
                     scratch.clear();
                     expand_expr(expr, scratch, out, &mut n)?;
@@ -453,7 +452,7 @@ impl Sacct {
 fn push_num_or_str(out: &mut String, key: &str, v: &str) {
     push_json_str(out, key);
     out.push(':');
-    let v = v.trim();
+    let v = trim(v);
     match v.parse::<i64>() {
         Ok(i) => push_int(out, i),
         Err(_) => push_json_str(out, v),
@@ -462,7 +461,7 @@ fn push_num_or_str(out: &mut String, key: &str, v: &str) {
 
 impl LineFormat for Sacct {
     fn classify(&mut self, line_no: u64, line: &str) -> Result<LineKind> {
-        if line_no == self.header_line || line.trim().is_empty() {
+        if line_no == self.header_line || trim(line).is_empty() {
             return Ok(LineKind::NotData);
         }
         Ok(LineKind::Data)
@@ -494,9 +493,9 @@ impl LineFormat for Sacct {
         }
         let loc = |s: &Sacct| s.location(line_no);
         let (id_field, id) = match (self.field(line, F::JobIdRaw), self.field(line, F::JobId)) {
-            (Some(raw), _) if !raw.trim().is_empty() => ("jobidraw", raw.trim()),
-            (_, Some(id)) => ("jobid", id.trim()),
-            (Some(raw), None) => ("jobidraw", raw.trim()),
+            (Some(raw), _) if !trim(raw).is_empty() => ("jobidraw", trim(raw)),
+            (_, Some(id)) => ("jobid", trim(id)),
+            (Some(raw), None) => ("jobidraw", trim(raw)),
             (None, None) => ("jobid", ""),
         };
         if id.is_empty() {
@@ -514,7 +513,7 @@ impl LineFormat for Sacct {
         }
         let cluster = match &self.opts.cluster_id {
             Some(c) => c.as_str(),
-            None => self.field(line, F::Cluster).unwrap_or("").trim(),
+            None => trim(self.field(line, F::Cluster).unwrap_or("")),
         };
         if cluster.is_empty() {
             out.reject(reject(
@@ -542,10 +541,10 @@ impl LineFormat for Sacct {
             }
         }
         let [submit, start, end] = times;
-        let elapsed_field = self.field(line, F::Elapsed).map(str::trim).unwrap_or("");
+        let elapsed_field = self.field(line, F::Elapsed).map(trim).unwrap_or("");
         let dump_elapsed = self
             .field(line, F::ElapsedRaw)
-            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|v| trim(v).parse::<i64>().ok())
             .or_else(|| parse_duration(elapsed_field));
         let e: i64 = match (start, end) {
             (Some(s), Some(en)) => ((en - s) / 1000).max(0),
@@ -572,7 +571,7 @@ impl LineFormat for Sacct {
             }
         }
         let int_field =
-            |s: &Sacct, f: F| s.field(line, f).and_then(|v| v.trim().parse::<i64>().ok());
+            |s: &Sacct, f: F| s.field(line, f).and_then(|v| trim(v).parse::<i64>().ok());
         let cpus = tres
             .cpus
             .or_else(|| int_field(self, F::AllocCpus))
@@ -588,7 +587,7 @@ impl LineFormat for Sacct {
         let billing = tres.billing.unwrap_or(0);
 
         // Node list.
-        let nodelist = self.field(line, F::NodeList).map(str::trim);
+        let nodelist = self.field(line, F::NodeList).map(trim);
         self.nodes_exp.clear();
         if let Some(nl) = nodelist
             && let Err(why) = expand_nodelist(nl, &mut self.scratch, &mut self.nodes_exp)
@@ -597,11 +596,11 @@ impl LineFormat for Sacct {
             return;
         }
 
-        let partition = self.field(line, F::Partition).map(str::trim).unwrap_or("");
+        let partition = self.field(line, F::Partition).map(trim).unwrap_or("");
         // Measured energy, else an estimate.
         let measured_j = self
             .field(line, F::ConsumedEnergyRaw)
-            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|v| trim(v).parse::<f64>().ok())
             .filter(|j| j.is_finite() && *j > 0.0);
         let b = &mut out.builder;
         b.stage_metric(0, "walltime", e as f64);
@@ -681,7 +680,7 @@ impl LineFormat for Sacct {
         let get = |f: F| {
             lay.idx(f)
                 .map(|i| self.spans[i])
-                .map(|(s, e)| line[s..e].trim())
+                .map(|(s, e)| trim(&line[s..e]))
         };
         if let Some(v) = get(F::ExitCode) {
             sep(t);

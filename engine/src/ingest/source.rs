@@ -325,7 +325,7 @@ impl Clock {
     /// or followed by an offset (`Z`, `±hh`, `±hhmm`, `±hh:mm`). `Unknown`, `None`, `N/A`, `0`
     /// and empty text mean "not set" (`Ok(None)`). Returns epoch milliseconds.
     pub fn parse(&mut self, s: &str) -> std::result::Result<Option<i64>, &'static str> {
-        let b = s.trim().as_bytes();
+        let b = trim(s).as_bytes();
         if b.is_empty()
             || b.eq_ignore_ascii_case(b"unknown")
             || b.eq_ignore_ascii_case(b"none")
@@ -441,14 +441,20 @@ impl Clock {
 
 /// Appends a duration as the original's `elapsed` (`[D-]HH:MM:SS`).
 pub fn push_elapsed(out: &mut String, seconds: i64) {
-    use std::fmt::Write;
     let s = seconds.max(0);
     let (d, rem) = (s / 86_400, s % 86_400);
     let (h, m, sec) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     if d > 0 {
-        let _ = write!(out, "{d}-");
+        push_int(out, d);
+        out.push('-');
     }
-    let _ = write!(out, "{h:02}:{m:02}:{sec:02}");
+    for (i, v) in [h, m, sec].into_iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push(char::from(b'0' + (v / 10) as u8));
+        out.push(char::from(b'0' + (v % 10) as u8));
+    }
 }
 
 /// Parses a Slurm duration: `[D-]HH:MM:SS`, `MM:SS`, `MM:SS.mmm`, or plain seconds.
@@ -488,35 +494,73 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 /// Appends `s` as a JSON string literal.
 pub fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
+    // Every character that needs escaping is ASCII, and no byte of a multi-byte UTF-8 sequence
+    // is: scanning bytes finds exactly those characters, at character boundaries.
     let mut start = 0;
-    for (i, c) in s.char_indices() {
+    for (i, &c) in s.as_bytes().iter().enumerate() {
         let esc: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            c if (c as u32) < 0x20 => None,
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            c if c < 0x20 => None,
             _ => continue,
         };
         out.push_str(&s[start..i]);
         match esc {
             Some(e) => out.push_str(e),
             None => {
-                use std::fmt::Write;
-                let _ = write!(out, "\\u{:04x}", c as u32);
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\u00");
+                out.push(char::from(HEX[usize::from(c >> 4)]));
+                out.push(char::from(HEX[usize::from(c & 15)]));
             }
         }
-        start = i + c.len_utf8();
+        start = i + 1;
     }
     out.push_str(&s[start..]);
     out.push('"');
 }
 
-/// Appends an integer.
+/// [`str::trim`], with a shortcut for the usual field that neither starts nor ends with
+/// whitespace (seen on its first and last bytes being visible ASCII; anything else takes
+/// `str::trim`, so the result is always the same).
+#[inline]
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
+/// Appends an integer in decimal (what `write!(out, "{v}")` gives, without the formatting
+/// machinery: this runs several times per imported line).
 pub fn push_int(out: &mut String, v: i64) {
-    use std::fmt::Write;
-    let _ = write!(out, "{v}");
+    if v < 0 {
+        out.push('-');
+    }
+    push_uint(out, v.unsigned_abs(), 1);
+}
+
+/// Appends an unsigned integer in decimal, zero-padded to at least `width` digits (at most
+/// 20): `write!(out, "{v:0width$}")` without the formatting machinery.
+pub fn push_uint(out: &mut String, v: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut at = buf.len();
+    let mut n = v;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let at = at.min(buf.len() - width.clamp(1, buf.len()));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[at..]).unwrap_or_default());
 }
 
 /// A reject with the value cut to 200 characters.
@@ -1246,6 +1290,65 @@ mod tests {
         let mut s = String::new();
         push_elapsed(&mut s, 90_061);
         assert_eq!(s, "1-01:01:01");
+        for (secs, want) in [
+            (0, "00:00:00"),
+            (59, "00:00:59"),
+            (86_399, "23:59:59"),
+            (86_400, "1-00:00:00"),
+            (-5, "00:00:00"),
+            (12 * 86_400 + 3 * 3600 + 4 * 60 + 5, "12-03:04:05"),
+        ] {
+            s.clear();
+            push_elapsed(&mut s, secs);
+            assert_eq!(s, want, "{secs} s");
+        }
+    }
+
+    #[test]
+    fn integers_render_like_display() {
+        let mut s = String::new();
+        for v in [
+            0,
+            7,
+            -7,
+            10,
+            99,
+            100,
+            -1_000_001,
+            i64::MAX,
+            i64::MIN,
+            1_711_845_000_000,
+        ] {
+            s.clear();
+            push_int(&mut s, v);
+            assert_eq!(s, v.to_string());
+        }
+        for (v, width) in [
+            (0u64, 1usize),
+            (7, 3),
+            (42, 2),
+            (42, 1),
+            (1234, 2),
+            (5, 0),
+            (9, 20),
+        ] {
+            s.clear();
+            push_uint(&mut s, v, width);
+            assert_eq!(s, format!("{v:0width$}"), "{v} width {width}");
+        }
+        s.clear();
+        push_uint(&mut s, u64::MAX, 3);
+        assert_eq!(s, u64::MAX.to_string());
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for t in [
+            "", " ", "a", " a", "a ", "\ta\n", "ab", "a b", "\u{a0}x", "x\u{a0}", "\u{2003}", "é",
+            " é ", "\u{a0}", "x\u{85}", "日本", "-", "a\r", "\u{85}",
+        ] {
+            assert_eq!(trim(t), t.trim(), "{t:?}");
+        }
     }
 
     #[test]
@@ -1262,5 +1365,24 @@ mod tests {
         assert_eq!(s, "\"a\\\"b\\\\c\\n\\u0001`;\"");
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v, "a\"b\\c\n\u{1}`;");
+        // Every ASCII character, multi-byte characters next to escapes: serde_json reads back
+        // the same text.
+        let all: String = (0u8..0x80)
+            .map(char::from)
+            .chain("é日\u{1f600}\"é\n".chars())
+            .collect();
+        for t in [
+            all.as_str(),
+            "",
+            "plain",
+            "日本\t語",
+            "\u{1f}\u{7f}",
+            "/home/u/é d\\x",
+        ] {
+            s.clear();
+            push_json_str(&mut s, t);
+            let back: String = serde_json::from_str(&s).unwrap();
+            assert_eq!(back, t);
+        }
     }
 }

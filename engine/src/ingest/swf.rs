@@ -35,6 +35,9 @@ use crate::ingest::{ImportObserver, ImportOptions, ImportSummary};
 use crate::store::Store;
 use crate::time::DataTz;
 
+/// Latest second a unit may end at: 9999-12-31T23:59:59Z.
+const LAST_SECOND: i64 = 253_402_300_799;
+
 /// How a log is imported.
 #[derive(Debug, Clone)]
 pub struct SwfOptions {
@@ -165,6 +168,7 @@ struct Swf {
     group: String,
     job_name: String,
     last_updated: String,
+    partition: String,
 }
 
 impl LineFormat for Swf {
@@ -250,7 +254,11 @@ impl LineFormat for Swf {
                 &loc(),
                 "submit_time",
                 &i(1).to_string(),
-                "submit time -1 (unknown): the job cannot be placed in time",
+                format!(
+                    "submit time {} ({}): the job cannot be placed in time",
+                    i(1),
+                    if i(1) == -1 { "unknown" } else { "negative" }
+                ),
             ));
             return;
         }
@@ -259,7 +267,11 @@ impl LineFormat for Swf {
                 &loc(),
                 "wait_time",
                 &i(2).to_string(),
-                "wait time -1 (unknown): the start and end times cannot be derived",
+                format!(
+                    "wait time {} ({}): the start and end times cannot be derived",
+                    i(2),
+                    if i(2) == -1 { "unknown" } else { "negative" }
+                ),
             ));
             return;
         }
@@ -268,16 +280,58 @@ impl LineFormat for Swf {
                 &loc(),
                 "run_time",
                 &i(3).to_string(),
-                "run time -1 (unknown): the end time cannot be derived",
+                format!(
+                    "run time {} ({}): the end time cannot be derived",
+                    i(3),
+                    if i(3) == -1 { "unknown" } else { "negative" }
+                ),
             ));
             return;
         }
-        let submit = (self.base + i(1)) * 1000;
-        let start = submit + i(2) * 1000;
+        // Checked: a corrupt line with huge numbers is rejected, never wrapped or a panic.
+        let Some((submit, start, end)) = self
+            .base
+            .checked_add(i(1))
+            .and_then(|s| Some((s, s.checked_add(i(2))?)))
+            .and_then(|(s, st)| Some((s, st, st.checked_add(i(3))?)))
+            .filter(|(_, _, en)| *en <= LAST_SECOND)
+            .map(|(s, st, en)| (s * 1000, st * 1000, en * 1000))
+        else {
+            out.reject(reject(
+                &loc(),
+                "submit_time",
+                &format!("{} + {} + {}", i(1), i(2), i(3)),
+                "submit, wait and run times end after the year 9999",
+            ));
+            return;
+        };
         let run = i(3);
-        let end = start + run * 1000;
         let cpus = i(4).max(0);
-        let mem = if i(9) >= 0 { i(9) * 1024 * cpus } else { 0 };
+        if cpus.checked_mul(run).is_none() {
+            out.reject(reject(
+                &loc(),
+                "allocated_processors",
+                &cpus.to_string(),
+                "allocated processors × run time is out of range",
+            ));
+            return;
+        }
+        let mem = if i(9) >= 0 {
+            match i(9).checked_mul(1024).and_then(|m| m.checked_mul(cpus)) {
+                Some(m) => m,
+                None => {
+                    out.reject(reject(
+                        &loc(),
+                        "requested_memory",
+                        &i(9).to_string(),
+                        "requested memory × processors is out of range",
+                    ));
+                    return;
+                }
+            }
+        } else {
+            0
+        };
         let nodes = match self.cores_per_node {
             Some(c) if cpus > 0 => (cpus + c - 1) / c,
             _ => 0,
@@ -303,18 +357,21 @@ impl LineFormat for Swf {
         if v[6] >= 0.0 && v[9] > 0.0 {
             b.stage_metric(2, "global", 100.0 * v[6] / v[9]);
         }
-        let partition = (i(15) >= 0).then(|| {
-            self.header
-                .partitions
-                .get(&i(15))
-                .cloned()
-                .unwrap_or_else(|| i(15).to_string())
-        });
+        // The partition's name from the header (its number when the header names none), in a
+        // reused buffer: no allocation per line.
+        self.partition.clear();
+        if i(15) >= 0 {
+            match self.header.partitions.get(&i(15)) {
+                Some(name) => self.partition.push_str(name),
+                None => push_int(&mut self.partition, i(15)),
+            }
+        }
+        let partition = (i(15) >= 0).then_some(self.partition.as_str());
         let mut estimated = false;
         if let Some(m) = &self.opts.estimate {
             let est = m.estimate(
                 &self.opts.cluster_id,
-                partition.as_deref().unwrap_or(""),
+                partition.unwrap_or(""),
                 cpus as f64,
                 0.0,
                 e as f64,
@@ -357,7 +414,7 @@ impl LineFormat for Swf {
             push_int(t, i(12));
             t.push(',');
         }
-        if let Some(p) = &partition {
+        if let Some(p) = partition {
             t.push_str("\"partition\":");
             push_json_str(t, p);
             t.push(',');
@@ -366,7 +423,11 @@ impl LineFormat for Swf {
             t.push_str("\"queue\":");
             match self.header.queues.get(&i(14)) {
                 Some(q) => push_json_str(t, q),
-                None => push_json_str(t, &i(14).to_string()),
+                None => {
+                    t.push('"');
+                    push_int(t, i(14));
+                    t.push('"');
+                }
             }
             t.push(',');
         }
@@ -525,6 +586,7 @@ pub async fn import(
         group: String::new(),
         job_name: String::new(),
         last_updated: String::new(),
+        partition: String::new(),
     };
     let snap = store.snapshot().await?;
     let job = Job {

@@ -149,6 +149,15 @@ pub async fn units(
     registry: &KeyRegistry,
     spec: &UnitsSpec,
 ) -> Result<Vec<RecordBatch>> {
+    Ok(units_frame(ctx, registry, spec).await?.collect().await?)
+}
+
+/// The plan of [`units`], for callers that stream its batches (`execute_stream`).
+pub async fn units_frame(
+    ctx: &SessionContext,
+    registry: &KeyRegistry,
+    spec: &UnitsSpec,
+) -> Result<DataFrame> {
     let df = ctx.table(UNITS_STORED_TABLE).await?;
     let mut f = vec![col("ignore").eq(lit(false))];
     if let Some(u) = &spec.own_user {
@@ -182,13 +191,12 @@ pub async fn units(
             cols.push(c.to_string());
         }
     }
-    let df = df
+    Ok(df
         .select(cols.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())?
         .sort(vec![
             col("cluster_id").sort(true, false),
             col("uuid").sort(true, false),
-        ])?;
-    Ok(df.collect().await?)
+        ])?)
 }
 
 /// Project names whose member list contains one of `users` (any cluster); with `None`, names of
@@ -243,7 +251,10 @@ pub async fn verify(
         in_strings("uuid", uuids),
     ];
     if let (Some(lo), Some(hi)) = (times_ms.iter().min(), times_ms.iter().max()) {
-        f.push(col("started_at_ts").between(ts(lo - 3_600_000), ts(hi + 3_600_000)));
+        f.push(col("started_at_ts").between(
+            ts(lo.saturating_sub(3_600_000)),
+            ts(hi.saturating_add(3_600_000)),
+        ));
     }
     let df = with_filters(ctx.table(UNITS_STORED_TABLE).await?, f)?
         .select_columns(&["uuid", "username", "project"])?;

@@ -164,17 +164,29 @@ pub async fn vacuum(
 ) -> Result<VacuumOutcome> {
     let keep_versions = keep_versions.max(1);
     let versions = store.versions().await?;
-    let kept: Vec<u64> = versions.iter().rev().take(keep_versions).copied().collect();
+    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
+    let cutoff_ms = cutoff.timestamp_millis();
+    // Kept: the newest `keep_versions`, and every version a reader may still be working on,
+    // i.e. every version that was the newest at some moment within `min_age` (those committed
+    // since the cutoff, and the one that was current at the cutoff). A file superseded a
+    // moment ago thus survives however many versions followed, whatever its own age.
+    let mut kept: Vec<u64> = Vec::new();
     let mut referenced: HashSet<String> = HashSet::new();
-    for v in &kept {
+    for (i, v) in versions.iter().rev().enumerate() {
         let m = store.load(*v).await?;
+        let recent = m.committed_at_ms > cutoff_ms;
+        kept.push(*v);
         for t in Table::ALL {
             for f in m.files(t) {
                 referenced.insert(f.path.clone());
             }
         }
+        if i + 1 >= keep_versions && !recent {
+            // This version was current at the cutoff (or is the last counted one): older
+            // versions were superseded before any reader that is still allowed to run began.
+            break;
+        }
     }
-    let cutoff = chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default();
     let os = store.object_store();
     let mut out = VacuumOutcome::default();
     let all: Vec<_> = os

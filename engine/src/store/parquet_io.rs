@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -18,21 +19,51 @@ use crate::store::Store;
 /// efficient scans.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+/// String columns whose values are (nearly) unique per unit: a dictionary never pays off for
+/// them. See [`writer_properties`].
+const UNIQUE_VALUE_COLUMNS: [&str; 5] = [
+    "uuid",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "last_updated_at",
+];
+
+/// Settings of every file the store writes. Dictionary encoding is kept for the strings that
+/// repeat (cluster, user, project, state, allocation, tags …) and left out for the unique
+/// strings above and for the Float64 metric columns, whose values rarely repeat: for them the
+/// writer only hashed every value until the dictionary page overflowed, then compressed that
+/// page as well as the data pages (about half of the commit time of an import, for files of
+/// about the same size; see BENCHMARKS.md).
+fn writer_properties(schema: &SchemaRef) -> WriterProperties {
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_dictionary_enabled(true)
-        .set_created_by(format!("ceems-lake {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("ceems-lake {}", env!("CARGO_PKG_VERSION")));
+    let plain = schema
+        .fields()
+        .iter()
+        .filter(|f| {
+            f.data_type() == &DataType::Float64 || UNIQUE_VALUE_COLUMNS.contains(&f.name().as_str())
+        })
+        .map(|f| f.name());
+    for name in plain {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
+    }
+    b.build()
 }
 
 /// Encodes batches (all of `schema`) as one Parquet file.
 pub fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<bytes::Bytes> {
     let mut buf = Vec::with_capacity(1 << 20);
-    let mut w = ArrowWriter::try_new(&mut buf, Arc::clone(schema), Some(writer_properties()))
-        .map_err(|e| Error::parquet("<new file>", e))?;
+    let mut w = ArrowWriter::try_new(
+        &mut buf,
+        Arc::clone(schema),
+        Some(writer_properties(schema)),
+    )
+    .map_err(|e| Error::parquet("<new file>", e))?;
     for b in batches {
         w.write(b).map_err(|e| Error::parquet("<new file>", e))?;
     }

@@ -352,3 +352,50 @@ async fn members_upsert_by_cluster_and_name() {
     assert_eq!(p.as_string::<i32>().value(0), "p1,p3");
     assert_eq!(p.as_string::<i32>().value(1), "p2");
 }
+
+#[tokio::test]
+async fn vacuum_keeps_what_a_reader_may_still_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap(), &[]).unwrap();
+    commit(&store, &[u("1", JAN, 1, "A"), u("2", JAN, 1, "A")]).await;
+    // The first file is old on disk (written two hours ago).
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    let mut old_files = Vec::new();
+    for f in store.snapshot().await.unwrap().manifest.files(Table::Units) {
+        let p = dir.path().join(&f.path);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        old_files.push(p);
+    }
+    // A reader (a server that has not refreshed yet) works on this version.
+    let old = store.snapshot().await.unwrap();
+    let old_ctx = build_session(&SessionSettings::default(), &old).unwrap();
+    // The old file is superseded just now, then many versions follow.
+    compact(&store, true).await.unwrap();
+    for i in 0..12 {
+        commit(&store, &[u(&format!("n{i}"), JAN, 5, "B")]).await;
+    }
+    let o = vacuum(&store, 1, std::time::Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(o.files_deleted, 0, "every version is younger than an hour");
+    assert_eq!(o.manifests_deleted, 0);
+    assert!(old_files.iter().all(|p| p.exists()));
+    let b = old_ctx
+        .sql("select count(*) from units")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(b[0].column(0).as_primitive::<Int64Type>().value(0), 2);
+    // Without a grace period only the newest version's files remain.
+    let o = vacuum(&store, 1, std::time::Duration::ZERO).await.unwrap();
+    assert!(o.files_deleted >= 1);
+    assert!(old_files.iter().all(|p| !p.exists()));
+    assert_eq!(scalar_i64(&store, "select count(*) from units").await, 14);
+}

@@ -20,10 +20,7 @@ use std::sync::Arc;
 use arrow::array::{
     Array, AsArray, BooleanArray, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array,
 };
-use arrow::compute::{
-    SortColumn, SortOptions, concat_batches, filter_record_batch, lexsort_to_indices,
-    take_record_batch,
-};
+use arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use chrono::Datelike;
 
@@ -380,13 +377,19 @@ async fn upsert_units(
             keep
         };
         let new_rows = keep.len() as u64;
-        if !keep.is_empty() {
-            parts.push(take_record_batch(&incoming, &UInt32Array::from(keep))?);
-        }
-        if parts.is_empty() {
-            continue;
-        }
-        let out = sort_units(&concat_batches(schema, &parts)?)?;
+        let out = if parts.is_empty() {
+            if keep.is_empty() {
+                continue;
+            }
+            // Only incoming rows: put their indices in file order and copy each column once
+            // (the same rows in the same order as `sort_units` of the taken rows).
+            take_record_batch(&incoming, &units_order(&incoming, keep)?)?
+        } else {
+            if !keep.is_empty() {
+                parts.push(take_record_batch(&incoming, &UInt32Array::from(keep))?);
+            }
+            sort_units(&concat_batches(schema, &parts)?)?
+        };
         let file = write_units_file(store, schema, &partition, &out, written).await?;
         outcome.units_inserted += new_rows;
         added.push(file);
@@ -396,27 +399,42 @@ async fn upsert_units(
     Ok((removed, added))
 }
 
-/// Sorts units by end time (running units last), then cluster and uuid, so row-group statistics
-/// prune time windows.
+/// Sorts units by end time (running units last), then uuid, so row-group statistics prune
+/// time windows.
 pub(crate) fn sort_units(b: &RecordBatch) -> Result<RecordBatch> {
     if b.num_rows() < 2 {
         return Ok(b.clone());
     }
-    let cols = vec![
-        SortColumn {
-            values: Arc::clone(b.column(units_col::ENDED_AT_TS)),
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: false,
-            }),
-        },
-        SortColumn {
-            values: Arc::clone(b.column(units_col::UUID)),
-            options: None,
-        },
-    ];
-    let idx = lexsort_to_indices(&cols, None)?;
-    Ok(take_record_batch(b, &idx)?)
+    let all = (0..b.num_rows() as u32).collect();
+    Ok(take_record_batch(b, &units_order(b, all)?)?)
+}
+
+/// The rows `rows` of `b` in the order of [`sort_units`]: `ended_at_ts` ascending with NULLs
+/// (running units) last, then `uuid` ascending with NULLs first — what arrow's
+/// `lexsort_to_indices` gives for those two sort columns, compared here directly on the
+/// primitive values and string bytes instead of through its dynamic comparators.
+fn units_order(b: &RecordBatch, rows: Vec<u32>) -> Result<UInt32Array> {
+    let ended = b
+        .column(units_col::ENDED_AT_TS)
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .ok_or_else(|| Error::InvalidArgument("ended_at_ts is not a timestamp".into()))?;
+    let uuid = b
+        .column(units_col::UUID)
+        .as_string_opt::<i32>()
+        .ok_or_else(|| Error::InvalidArgument("uuid is not a string".into()))?;
+    // NULL end times sort last, NULL uuids first.
+    let end = |i: usize| -> (bool, i64) { (ended.is_null(i), ended.value(i)) };
+    let id = |i: usize| -> Option<&str> { uuid.is_valid(i).then(|| uuid.value(i)) };
+    let mut order: Vec<usize> = rows.into_iter().map(|r| r as usize).collect();
+    order.sort_unstable_by(|&x, &y| {
+        let (ex, ey) = (end(x), end(y));
+        match (ex.0, ey.0) {
+            (false, false) => ex.1.cmp(&ey.1),
+            (a, b) => a.cmp(&b),
+        }
+        .then_with(|| id(x).cmp(&id(y)))
+    });
+    Ok(order.into_iter().map(|i| i as u32).collect())
 }
 
 /// Writes one units file and describes it.
@@ -533,4 +551,85 @@ async fn upsert_members(
         },
         rows,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int32Array};
+    use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// A batch with `uuid` and `ended_at_ts` at their units positions (other columns hold the
+    /// row number), with NULLs and many ties in both.
+    fn batch(rows: usize, seed: u64) -> RecordBatch {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for i in 0..=units_col::ENDED_AT_TS {
+            match i {
+                units_col::UUID => {
+                    fields.push(Field::new("uuid", DataType::Utf8, true));
+                    let v: StringArray = (0..rows)
+                        .map(|_| {
+                            (!rng.random_bool(0.05))
+                                .then(|| format!("{}", rng.random_range(0..rows / 4 + 1)))
+                        })
+                        .collect();
+                    cols.push(Arc::new(v));
+                }
+                units_col::ENDED_AT_TS => {
+                    fields.push(Field::new(
+                        "ended_at_ts",
+                        DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                        true,
+                    ));
+                    let v: TimestampMillisecondArray = (0..rows)
+                        .map(|_| {
+                            (!rng.random_bool(0.1)).then(|| rng.random_range(-5i64..20) * 1000)
+                        })
+                        .collect();
+                    cols.push(Arc::new(v.with_timezone("UTC")));
+                }
+                _ => {
+                    fields.push(Field::new(format!("c{i}"), DataType::Int32, false));
+                    cols.push(Arc::new(Int32Array::from_iter_values(0..rows as i32)));
+                }
+            }
+        }
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    }
+
+    /// Arrow's own lexicographic sort on the two sort columns: the reference.
+    fn reference(b: &RecordBatch) -> RecordBatch {
+        let cols = vec![
+            SortColumn {
+                values: Arc::clone(b.column(units_col::ENDED_AT_TS)),
+                options: Some(SortOptions {
+                    descending: false,
+                    nulls_first: false,
+                }),
+            },
+            SortColumn {
+                values: Arc::clone(b.column(units_col::UUID)),
+                options: None,
+            },
+        ];
+        take_record_batch(b, &lexsort_to_indices(&cols, None).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn unit_order_is_arrows_lexicographic_order() {
+        for (rows, seed) in [(0, 1), (1, 2), (2, 3), (17, 4), (1000, 5), (20_000, 6)] {
+            let b = batch(rows, seed);
+            assert_eq!(sort_units(&b).unwrap(), reference(&b), "{rows} rows");
+            // A subset, in the order the upsert keeps rows, sorted without a first copy.
+            let keep: Vec<u32> = (0..rows as u32).filter(|r| r % 3 != 1).collect();
+            let taken = take_record_batch(&b, &UInt32Array::from(keep.clone())).unwrap();
+            let direct = take_record_batch(&b, &units_order(&b, keep).unwrap()).unwrap();
+            assert_eq!(direct, reference(&taken), "{rows} rows, subset");
+        }
+    }
 }

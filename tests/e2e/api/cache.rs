@@ -12,8 +12,8 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// Asserts an RFC 1123 `Expires` (`Mon, 02 Jan 2006 15:04:05 MST`) about 15 min from now when
-/// the zone is GMT/UTC.
+/// Asserts an HTTP-date `Expires` (`Mon, 02 Jan 2006 15:04:05 GMT`, RFC 9110 IMF-fixdate)
+/// about 15 min from now.
 #[track_caller]
 fn hit(r: &Response) {
     assert_eq!(r.status, 200);
@@ -31,15 +31,19 @@ fn hit(r: &Response) {
         MONTHS.contains(&parts[2]) && parts[1].len() == 2 && parts[4].len() == 8,
         "{e}"
     );
-    if ["GMT", "UTC"].contains(&parts[5]) {
-        let t = chrono::NaiveDateTime::parse_from_str(&parts[1..5].join(" "), "%d %b %Y %H:%M:%S")
-            .expect("expires time");
-        let left = t.and_utc().timestamp() - chrono::Utc::now().timestamp();
-        assert!(
-            (14 * 60..=15 * 60 + 5).contains(&left),
-            "expires in {left} s: {e}"
-        );
-    }
+    assert_eq!(parts[5], "GMT", "an HTTP-date is in GMT: {e}");
+    let t = chrono::NaiveDateTime::parse_from_str(&parts[1..5].join(" "), "%d %b %Y %H:%M:%S")
+        .expect("expires time");
+    assert_eq!(
+        t.and_utc().format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        e,
+        "weekday and fields agree"
+    );
+    let left = t.and_utc().timestamp() - chrono::Utc::now().timestamp();
+    assert!(
+        (14 * 60..=15 * 60 + 5).contains(&left),
+        "expires in {left} s: {e}"
+    );
 }
 
 #[track_caller]

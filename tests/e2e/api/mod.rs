@@ -7,6 +7,7 @@
 
 mod cache;
 mod edge;
+mod hardening;
 mod http;
 mod model;
 mod projects_users;

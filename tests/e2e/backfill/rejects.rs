@@ -73,6 +73,9 @@ const SWF: &str = "\
 -8 0 10 3600 4 -1 -1 4 7200 -1 1 1 1 -1 -1 -1 -1 -1
 9 0 10 3600 4 abc -1 4 7200 -1 1 1 1 -1 -1 -1 -1 -1
 10 20 0 60 1 30.5 -1 1 60 -1 1 2 1 -1 -1 -1 -1 -1
+11 9007199254740991 0 100 4 -1 -1 4 53940 -1 1 12 12 -1 -1 -1 -1 -1
+12 0 5 100 100000000000000000 -1 -1 4 53940 -1 1 12 12 -1 -1 -1 -1 -1
+13 0 -5 100 4 -1 -1 4 53940 -1 1 12 12 -1 -1 -1 -1 -1
 ";
 
 const NDJSON: &str = r#"{"cluster_id":"nd","uuid":"a","started_at_ts":1700000000000}
@@ -83,6 +86,7 @@ not json
 {"cluster_id":"nd","uuid":"d","total_time_seconds":{"walltime":"abc"}}
 {"cluster_id":"nd","uuid":"e","started_at":"soon"}
 {"cluster_id":"nd","uuid":"f","ended_at":"2024-01-01T00:00:00Z"}
+{"cluster_id":"nd","uuid":"g","ended_at_ts":-1}
 "#;
 
 #[test]
@@ -148,7 +152,7 @@ fn every_line_not_imported_is_listed_with_its_reason() {
         &[&log],
         &["--cluster-id", "sw", "--rejects", utf8(&rejects)],
     ));
-    assert_eq!((s.read, s.inserted, s.rejected), (10, 2, 8));
+    assert_eq!((s.read, s.inserted, s.rejected), (13, 2, 11));
     let line3 = SWF.lines().nth(3).unwrap();
     let line4 = SWF.lines().nth(4).unwrap();
     check(
@@ -163,6 +167,19 @@ fn every_line_not_imported_is_listed_with_its_reason() {
             (8, "run_time", "-1", "unknown"),
             (9, "job_number", "-8", "negative"),
             (10, "average_cpu_time", "abc", "not a number"),
+            (
+                12,
+                "submit_time",
+                "9007199254740991 + 0 + 100",
+                "after the year 9999",
+            ),
+            (
+                13,
+                "allocated_processors",
+                "100000000000000000",
+                "out of range",
+            ),
+            (14, "wait_time", "-5", "negative"),
         ],
     );
     assert_eq!(uuids(&data, "sw"), set(&["1", "10"]));
@@ -177,7 +194,7 @@ fn every_line_not_imported_is_listed_with_its_reason() {
         &[&export],
         &["--time-zone", "UTC", "--rejects", utf8(&rejects)],
     ));
-    assert_eq!((s.read, s.inserted, s.rejected), (8, 2, 6));
+    assert_eq!((s.read, s.inserted, s.rejected), (9, 2, 7));
     check(
         &rejects,
         &export,
@@ -188,6 +205,7 @@ fn every_line_not_imported_is_listed_with_its_reason() {
             (5, "total_time_seconds", "5", "object"),
             (6, "total_time_seconds", "\"abc\"", "not a number"),
             (7, "started_at", "soon", "not a time"),
+            (9, "ended_at_ts", "-1", "milliseconds since 1970"),
         ],
     );
     assert_eq!(uuids(&data, "nd"), set(&["a", "f"]));
@@ -261,4 +279,48 @@ fn byte_order_marks_and_crlf_line_ends_are_accepted() {
             "{kind}"
         );
     }
+}
+
+/// A file of which every row is rejected (here: a header-less dump read with the wrong field
+/// list) makes the command fail, after the other files were imported, so scripts notice.
+#[test]
+fn a_file_that_gives_nothing_fails_the_command() {
+    let dir = scratch("nothing");
+    let data = dir.path().join("lake");
+    let good = dir.path().join("good.log");
+    write(
+        &good,
+        "JobIDRaw|Cluster|Account|User|Start|End|State|AllocTRES\n\
+         1|c|p|u|2024-01-01T00:00:00|2024-01-01T01:00:00|COMPLETED|cpu=1\n",
+    );
+    let wrong = dir.path().join("wrong.log");
+    // Three fields per line, but the default field list has nineteen.
+    write(&wrong, "1|c|p\n2|c|p\n");
+    let out = import(
+        &data,
+        "sacct",
+        &[&good, &wrong],
+        &["--time-zone", "UTC", "--cluster-id", "c"],
+    );
+    assert!(!out.status.success(), "a file that gave nothing succeeded");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("every row of") && stderr.contains("wrong.log"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("good.log:"), "{stderr}");
+    // The good file was imported all the same.
+    assert_eq!(
+        sql_csv(&data, "select uuid from units"),
+        vec![vec!["1".to_string()]]
+    );
+
+    // A directory is named as such.
+    let out = import(&data, "swf", &[dir.path()], &["--cluster-id", "x"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a directory"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -153,6 +153,10 @@ fn malformed_rows_are_rejected_and_the_rest_imported() {
         (15, ("total_io_read_stats", r#"{"bytes":"lots"}"#)),
         (20, ("total_time_seconds", "[1,2]")),
         (22, ("total_gpu_emissions_gms", r#"{"rte_total":{"x":1}}"#)),
+        (5, ("last_updated_at", "garbage")),
+        (7, ("allocation", r#"{"cpus":4,"#)),
+        (9, ("started_at_ts", "9223372036854775807")),
+        (11, ("ended_at_ts", "-5")),
     ]
     .into_iter()
     .collect();

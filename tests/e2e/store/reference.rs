@@ -118,6 +118,8 @@ pub(crate) struct SqliteUnit {
     pub last_updated_at: String,
     /// The 13 metric maps as stored (SQL NULL → `None`).
     pub maps: Vec<Option<String>>,
+    /// Why a non-metric column makes the row unimportable, if it does.
+    pub problem: Option<&'static str>,
 }
 
 impl SqliteUnit {
@@ -137,10 +139,38 @@ impl SqliteUnit {
             .unwrap_or_else(|e| panic!("unit id {}: {name}: {e}", self.id))
     }
 
-    /// Whether every metric map parses.
+    /// Whether the row is importable: every metric map parses and [`row_problem`] finds
+    /// nothing.
     pub(crate) fn is_valid(&self) -> bool {
-        self.maps.iter().all(|m| parse_metric(m.as_deref()).is_ok())
+        self.problem.is_none() && self.maps.iter().all(|m| parse_metric(m.as_deref()).is_ok())
     }
+}
+
+/// What makes a row unimportable apart from its metric maps: a `*_ts` outside
+/// [0, 9999-12-31T23:59:59.999Z] ms (NULL reads as 0, unset), a `last_updated_at` that is not a
+/// `YYYY-MM-DDTHH:MM:SS` time (the usage window needs it), `allocation`/`tags` that are not JSON.
+pub(crate) fn row_problem(
+    ts: [Option<i64>; 3],
+    last_updated_at: Option<&str>,
+    json: [Option<String>; 2],
+) -> Option<&'static str> {
+    if ts
+        .iter()
+        .any(|t| !(0..=253_402_300_799_999).contains(&t.unwrap_or(0)))
+    {
+        return Some("timestamp out of range");
+    }
+    let lu = last_updated_at.unwrap_or("").trim();
+    let head = lu.get(..19).unwrap_or("");
+    if chrono::NaiveDateTime::parse_from_str(head, "%Y-%m-%dT%H:%M:%S").is_err() {
+        return Some("last_updated_at is not a time");
+    }
+    for text in json.iter().flatten() {
+        if !text.trim().is_empty() && serde_json::from_str::<serde_json::Value>(text).is_err() {
+            return Some("not JSON");
+        }
+    }
+    None
 }
 
 /// Opens an SQLite file read-only.
@@ -159,7 +189,7 @@ pub(crate) fn read_units(path: &Path) -> Vec<SqliteUnit> {
     let conn = open_ro(path);
     let sql = format!(
         "SELECT id, cluster_id, uuid, username, project, started_at_ts, NULL, num_updates, \
-         last_updated_at, {} FROM units ORDER BY id",
+         last_updated_at, {}, created_at_ts, ended_at_ts, allocation, tags FROM units ORDER BY id",
         METRIC_MAPS.join(", ")
     );
     let mut stmt = conn.prepare(&sql).expect("prepare units query");
@@ -177,6 +207,18 @@ pub(crate) fn read_units(path: &Path) -> Vec<SqliteUnit> {
             started_at_ts: r.get::<_, Option<i64>>(5)?.unwrap_or_default(),
             num_updates: r.get::<_, Option<i64>>(7)?.unwrap_or_default(),
             last_updated_at: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            problem: row_problem(
+                [
+                    r.get::<_, Option<i64>>(9 + METRIC_MAPS.len())?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<i64>>(10 + METRIC_MAPS.len())?,
+                ],
+                r.get::<_, Option<String>>(8)?.as_deref(),
+                [
+                    r.get::<_, Option<String>>(11 + METRIC_MAPS.len())?,
+                    r.get::<_, Option<String>>(12 + METRIC_MAPS.len())?,
+                ],
+            ),
             maps,
         })
     })
