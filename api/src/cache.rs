@@ -74,3 +74,45 @@ impl UsageCache {
         self.ttl
     }
 }
+
+/// Global usage of every (cluster, user, project) for one store version: the same for every
+/// caller, so it is computed once per version (one request computes, concurrent ones wait for
+/// it) and each request narrows it to what its caller may see.
+#[derive(Default)]
+pub struct GlobalUsage {
+    slot: tokio::sync::Mutex<Option<(u64, std::sync::Arc<GlobalRows>)>>,
+}
+
+/// The rows of [`GlobalUsage`] and how to render them.
+pub type GlobalRows = (
+    Vec<arrow::record_batch::RecordBatch>,
+    ceems_lake_engine::query::api::UsageLayout,
+);
+
+impl std::fmt::Debug for GlobalUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalUsage").finish_non_exhaustive()
+    }
+}
+
+impl GlobalUsage {
+    /// The rows of the lake's current version; `true` when they were computed already.
+    pub async fn get(
+        &self,
+        lake: &ceems_lake_engine::Lake,
+    ) -> ceems_lake_engine::error::Result<(std::sync::Arc<GlobalRows>, bool)> {
+        let mut slot = self.slot.lock().await;
+        let (snap, ctx) = lake.current();
+        if let Some((v, rows)) = slot.as_ref()
+            && *v == snap.version()
+        {
+            return Ok((std::sync::Arc::clone(rows), true));
+        }
+        let rows = std::sync::Arc::new(
+            ceems_lake_engine::query::api::usage_global_all(&ctx, &snap.manifest.metric_keys)
+                .await?,
+        );
+        *slot = Some((snap.version(), std::sync::Arc::clone(&rows)));
+        Ok((rows, false))
+    }
+}

@@ -45,6 +45,7 @@ pub async fn build_state(lake: Arc<Lake>, s: &ServeSettings) -> AppState {
             config_admins: s.config_admins.clone(),
         },
         cache: UsageCache::default(),
+        global_usage: Default::default(),
         metrics,
         store_admins: RwLock::new((u64::MAX, HashSet::new())),
         web: WebSettings {

@@ -30,6 +30,8 @@ pub struct AppStateInner {
     pub lake: Arc<Lake>,
     pub api: ApiSettings,
     pub cache: UsageCache,
+    /// All-time usage rows of the served store version.
+    pub global_usage: crate::cache::GlobalUsage,
     pub metrics: Arc<Metrics>,
     /// Admin names imported into the store, with the store version they were read at.
     pub store_admins: RwLock<(u64, HashSet<String>)>,

@@ -65,6 +65,12 @@ impl Lake {
         self.current.read().expect("lake lock").1.clone()
     }
 
+    /// The current snapshot and a session over exactly that snapshot.
+    pub fn current(&self) -> (Snapshot, SessionContext) {
+        let g = self.current.read().expect("lake lock");
+        (g.0.clone(), g.1.clone())
+    }
+
     /// Plans one read-only SQL statement. DDL, DML, `COPY`, `SET` and other statements are
     /// refused; tables are only those of the store (no external tables, no file access).
     pub async fn sql_read_only(&self, query: &str) -> Result<DataFrame> {

@@ -6,6 +6,7 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use ceems_lake_engine::query::api::{self, GROUPBY_ALLOWED, USAGE_FIELDS, UsageSpec};
+use ceems_lake_engine::schema::METRIC_MAPS;
 
 use crate::cache::UsageCache;
 use crate::encode;
@@ -132,6 +133,21 @@ async fn query(
         groupby,
         fields: fields.clone(),
     };
+    if mode == Mode::Global && spec.groupby.is_empty() {
+        // One computation per store version, narrowed to this caller's rows and fields.
+        let (all, hit) = st.global_usage.get(&st.lake).await?;
+        if hit {
+            st.metrics.cache_hit();
+        } else {
+            st.metrics.cache_miss();
+        }
+        let rows = api::narrow_usage_rows(&all.0, &spec)?;
+        let mut layout = all.1.clone();
+        layout
+            .maps
+            .retain(|m, _| fields.as_ref().is_none_or(|f| f.contains(METRIC_MAPS[*m])));
+        return Ok(ok(&encode::usage(&rows, &layout, &fields, false)));
+    }
     let (batches, layout) = api::usage(&ctx, &snap.manifest.metric_keys, &spec).await?;
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     let data = encode::usage(&batches, &layout, &fields, mode == Mode::Current);

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
@@ -459,6 +459,74 @@ pub async fn usage(
     registry: &KeyRegistry,
     spec: &UsageSpec,
 ) -> Result<(Vec<RecordBatch>, UsageLayout)> {
+    usage_rows(ctx, registry, spec, true).await
+}
+
+/// Global usage of every (cluster, user, project), all metric maps, no filter: the whole
+/// all-time answer, small (one row per group) and the same for every caller of one store
+/// version, so a server computes it once per version and narrows it per request with
+/// [`narrow_usage_rows`].
+pub async fn usage_global_all(
+    ctx: &SessionContext,
+    registry: &KeyRegistry,
+) -> Result<(Vec<RecordBatch>, UsageLayout)> {
+    let spec = UsageSpec {
+        visible_projects: BTreeSet::new(),
+        projects: None,
+        clusters: None,
+        window: None,
+        terminated: false,
+        groupby: BTreeSet::new(),
+        fields: None,
+    };
+    usage_rows(ctx, registry, &spec, false).await
+}
+
+/// Keeps the grouped usage rows of `spec`'s visible projects, and of its `projects` and
+/// `clusters` filters when given (a null project or cluster never matches). Order is kept.
+pub fn narrow_usage_rows(batches: &[RecordBatch], spec: &UsageSpec) -> Result<Vec<RecordBatch>> {
+    let as_text = |b: &RecordBatch, name: &str| -> Result<Option<ArrayRef>> {
+        Ok(match b.column_by_name(name) {
+            Some(c) => Some(arrow::compute::cast(c, &DataType::Utf8)?),
+            None => None,
+        })
+    };
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let (Some(projects), clusters) = (as_text(b, "project")?, as_text(b, "cluster_id")?) else {
+            continue;
+        };
+        let projects = projects.as_string::<i32>();
+        let clusters = clusters.as_ref().map(|c| c.as_string::<i32>());
+        let listed = |list: &Option<Vec<String>>, v: Option<&str>| match list {
+            None => true,
+            Some(l) => v.is_some_and(|v| l.iter().any(|x| x == v)),
+        };
+        let keep: BooleanArray = (0..b.num_rows())
+            .map(|i| {
+                let p = projects.is_valid(i).then(|| projects.value(i));
+                let c = clusters.and_then(|c| c.is_valid(i).then(|| c.value(i)));
+                Some(
+                    p.is_some_and(|p| spec.visible_projects.contains(p))
+                        && listed(&spec.projects, p)
+                        && listed(&spec.clusters, c),
+                )
+            })
+            .collect();
+        let kept = arrow::compute::filter_record_batch(b, &keep)?;
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok(out)
+}
+
+async fn usage_rows(
+    ctx: &SessionContext,
+    registry: &KeyRegistry,
+    spec: &UsageSpec,
+    visibility: bool,
+) -> Result<(Vec<RecordBatch>, UsageLayout)> {
     let mut layout = UsageLayout::default();
     let maps: Vec<usize> = (0..METRIC_MAPS.len())
         .filter(|i| selected(&spec.fields, METRIC_MAPS[*i]))
@@ -573,7 +641,7 @@ pub async fn usage(
     }
     let df = with_filters(
         ctx.table(UNITS_STORED_TABLE).await?,
-        usage_filters(spec, !discover),
+        usage_filters(spec, visibility && !discover),
     )?
     .aggregate(group, aggs)?
     .sort(vec![
@@ -620,23 +688,11 @@ pub async fn usage(
     }
 
     // Visibility: rows of the visible projects only (a null project is never visible).
-    let mut visible_rows = Vec::with_capacity(batches.len());
-    for b in batches {
-        let Some(projects) = b.column_by_name("project") else {
-            continue;
-        };
-        let projects = arrow::compute::cast(projects, &DataType::Utf8)?;
-        let projects = projects.as_string::<i32>();
-        let keep: BooleanArray = (0..projects.len())
-            .map(|i| {
-                Some(projects.is_valid(i) && spec.visible_projects.contains(projects.value(i)))
-            })
-            .collect();
-        let kept = arrow::compute::filter_record_batch(&b, &keep)?;
-        if kept.num_rows() > 0 {
-            visible_rows.push(kept);
-        }
-    }
+    let visible_rows = if visibility {
+        narrow_usage_rows(&batches, spec)?
+    } else {
+        batches
+    };
     Ok((visible_rows, layout))
 }
 

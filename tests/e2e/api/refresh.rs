@@ -102,6 +102,14 @@ fn store_refresh() {
             "second call should be a cache hit"
         );
         assert_eq!(a.body, b.body);
+        // Global usage is computed once per version: asked twice, then after the import.
+        let global = format!("{P}/usage/global/admin");
+        for _ in 0..2 {
+            expect_rows(
+                &srv.get(&global, "adm1"),
+                partial_model.usage(&UsageQuery::default()),
+            );
+        }
 
         import_db(&store, &reference_db());
         wait_for(
@@ -116,6 +124,18 @@ fn store_refresh() {
             "stale cache entry served after a new store version"
         );
         expect_rows(&c, usage_rows(&full_model));
+        expect_rows(
+            &srv.get(&global, "adm1"),
+            full_model.usage(&UsageQuery::default()),
+        );
+        expect_rows(
+            &srv.get(&format!("{P}/usage/global?project=acc1"), "usr1"),
+            full_model.usage(&UsageQuery {
+                users: Some(vec!["usr1".to_string()]),
+                projects: Some(vec!["acc1".to_string()]),
+                ..Default::default()
+            }),
+        );
         expect_rows(
             &srv.get(&format!("{P}/stats/global/admin"), "adm1"),
             full_model.stats_json(None, None),
