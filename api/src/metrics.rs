@@ -27,6 +27,7 @@ pub struct Metrics {
     routes: Mutex<BTreeMap<String, RouteStats>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+    rows_sent: AtomicU64,
     rows_scanned: AtomicU64,
     store_version: AtomicU64,
     store_refreshes: AtomicU64,
@@ -56,9 +57,14 @@ impl Metrics {
         self.cache_misses.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Adds rows read from the store to answer a request.
-    pub fn add_rows_scanned(&self, n: u64) {
-        self.rows_scanned.fetch_add(n, Ordering::Relaxed);
+    /// Adds unit rows sent in a streamed answer.
+    pub fn add_rows_sent(&self, n: u64) {
+        self.rows_sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The rows the store's table scans read so far (kept by the query engine).
+    pub fn set_rows_scanned(&self, n: u64) {
+        self.rows_scanned.store(n, Ordering::Relaxed);
     }
 
     /// The store version being served.
@@ -135,8 +141,13 @@ impl Metrics {
             ),
             (
                 "ceems_lake_rows_scanned_total",
-                "Result rows read from the store to answer requests.",
+                "Rows the table scans of answered requests read from the store.",
                 &self.rows_scanned,
+            ),
+            (
+                "ceems_lake_unit_rows_sent_total",
+                "Units sent in /units and /units/admin answers.",
+                &self.rows_sent,
             ),
             (
                 "ceems_lake_store_refreshes_total",

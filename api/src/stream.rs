@@ -48,7 +48,7 @@ struct Rest<E> {
 
 /// A 200 success envelope whose `data` is a JSON array of `first` and then every batch of
 /// `rest`, each turned into array elements by `encode` (which separates them from earlier
-/// ones). Rows are counted in the scanned-rows metric as they are sent.
+/// ones). Rows are counted in the sent-units metric as they are sent.
 pub fn json_array<E>(
     first: RecordBatch,
     rest: SendableRecordBatchStream,
@@ -63,7 +63,7 @@ where
     head.extend_from_slice(SUCCESS_OPEN);
     head.push(b'[');
     encode(&first, &mut head);
-    metrics.add_rows_scanned(first.num_rows() as u64);
+    metrics.add_rows_sent(first.num_rows() as u64);
     let state = Some(Rest {
         batches: rest,
         encode,
@@ -101,7 +101,7 @@ where
             }
             let mut out = Vec::new();
             (s.encode)(&b, &mut out);
-            s.metrics.add_rows_scanned(b.num_rows() as u64);
+            s.metrics.add_rows_sent(b.num_rows() as u64);
             return Some((Ok(Bytes::from(out)), Some(s)));
         }
     });

@@ -50,6 +50,13 @@ impl Lake {
         Ok(true)
     }
 
+    /// Rows read by the table scans of the queries the API ran so far (all versions).
+    pub fn rows_scanned(&self) -> u64 {
+        self.settings
+            .rows_scanned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store

@@ -4,6 +4,14 @@
 //! manifest version, so a query never sees a half-applied commit however long it runs.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::StreamExt;
 
 use datafusion::catalog::default_table_source::provider_as_source;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -30,6 +38,68 @@ pub struct SessionSettings {
     pub target_partitions: Option<usize>,
     /// Rows per record batch.
     pub batch_size: usize,
+    /// Counts the rows the table scans of queries run through [`collect_counted`] and
+    /// [`execute_stream_counted`] read; shared by every session built with (a clone of) these
+    /// settings.
+    pub rows_scanned: Arc<AtomicU64>,
+}
+
+/// Session extension carrying [`SessionSettings::rows_scanned`] to the query helpers.
+#[derive(Debug)]
+struct ScanCounter(Arc<AtomicU64>);
+
+/// Rows the leaf scans of an executed plan read: their output plus what filters pushed into a
+/// Parquet scan dropped.
+fn rows_read_by_scans(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let children = plan.children();
+    if children.is_empty() {
+        return plan
+            .metrics()
+            .map(|m| {
+                m.output_rows().unwrap_or(0) as u64
+                    + m.sum_by_name("pushdown_rows_pruned")
+                        .map(|v| v.as_usize() as u64)
+                        .unwrap_or(0)
+            })
+            .unwrap_or(0);
+    }
+    children.into_iter().map(rows_read_by_scans).sum()
+}
+
+fn counter_of(task: &TaskContext) -> Option<Arc<ScanCounter>> {
+    task.session_config().get_extension::<ScanCounter>()
+}
+
+/// Runs `df` to completion and adds the rows its scans read to the session's counter.
+pub async fn collect_counted(df: DataFrame) -> Result<Vec<RecordBatch>> {
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&plan), Arc::clone(&task)).await?;
+    if let Some(c) = counter_of(&task) {
+        c.0.fetch_add(rows_read_by_scans(&plan), Ordering::Relaxed);
+    }
+    Ok(batches)
+}
+
+/// Starts `df` as a stream; when the stream ends, the rows its scans read are added to the
+/// session's counter.
+pub async fn execute_stream_counted(df: DataFrame) -> Result<SendableRecordBatchStream> {
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    let schema = plan.schema();
+    let inner = datafusion::physical_plan::execute_stream(Arc::clone(&plan), Arc::clone(&task))?;
+    let counter = counter_of(&task);
+    let tail = futures::stream::once(async move {
+        if let Some(c) = counter {
+            c.0.fetch_add(rows_read_by_scans(&plan), Ordering::Relaxed);
+        }
+        None
+    })
+    .filter_map(futures::future::ready);
+    Ok(Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        inner.chain(tail),
+    )))
 }
 
 impl Default for SessionSettings {
@@ -38,6 +108,7 @@ impl Default for SessionSettings {
             memory_limit: Some(4 << 30),
             target_partitions: None,
             batch_size: 8192,
+            rows_scanned: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -47,7 +118,8 @@ pub fn build_session(settings: &SessionSettings, snapshot: &Snapshot) -> Result<
     let mut config = SessionConfig::new()
         .with_batch_size(settings.batch_size)
         .with_information_schema(true)
-        .with_default_catalog_and_schema("ceems", "public");
+        .with_default_catalog_and_schema("ceems", "public")
+        .with_extension(Arc::new(ScanCounter(Arc::clone(&settings.rows_scanned))));
     if let Some(p) = settings.target_partitions {
         config = config.with_target_partitions(p.max(1));
     }

@@ -130,7 +130,15 @@ impl Server {
             .arg(format!("127.0.0.1:{port}"))
             .env_remove("CEEMS_LAKE_DATA")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            // The server's log only when asked for (CEEMS_LAKE_TEST_SERVER_LOG=1): it would
+            // interleave with every test's output.
+            .stderr(
+                if std::env::var_os("CEEMS_LAKE_TEST_SERVER_LOG").is_some() {
+                    Stdio::inherit()
+                } else {
+                    Stdio::null()
+                },
+            );
         if let Some(f) = &config {
             cmd.arg("--config.file").arg(f.path());
         }

@@ -40,6 +40,7 @@ pub async fn landing() -> Response {
 
 /// Prometheus metrics of the server.
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    st.metrics.set_rows_scanned(st.lake.rows_scanned());
     let mut r = st.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

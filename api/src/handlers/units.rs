@@ -78,10 +78,10 @@ async fn query(
     };
     let snap = st.lake.snapshot();
     let ctx = st.lake.session();
-    let mut batches = api::units_frame(&ctx, &snap.manifest.metric_keys, &spec)
-        .await?
-        .execute_stream()
-        .await?;
+    let mut batches = ceems_lake_engine::session::execute_stream_counted(
+        api::units_frame(&ctx, &snap.manifest.metric_keys, &spec).await?,
+    )
+    .await?;
     let Some(first) = stream::first_rows(&mut batches).await? else {
         return Ok(ok(b"[]"));
     };

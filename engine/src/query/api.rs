@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
 use crate::schema::{self, KeyRegistry, METRIC_MAPS};
-use crate::session::UNITS_STORED_TABLE;
+use crate::session::{UNITS_STORED_TABLE, collect_counted};
 
 /// An inclusive window of Unix milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +149,7 @@ pub async fn units(
     registry: &KeyRegistry,
     spec: &UnitsSpec,
 ) -> Result<Vec<RecordBatch>> {
-    Ok(units_frame(ctx, registry, spec).await?.collect().await?)
+    collect_counted(units_frame(ctx, registry, spec).await?).await
 }
 
 /// The plan of [`units`], for callers that stream its batches (`execute_stream`).
@@ -205,12 +205,12 @@ pub async fn projects_of(
     ctx: &SessionContext,
     users: Option<&[String]>,
 ) -> Result<BTreeSet<String>> {
-    let batches = ctx
-        .table("projects")
-        .await?
-        .select_columns(&["name", "users"])?
-        .collect()
-        .await?;
+    let batches = collect_counted(
+        ctx.table("projects")
+            .await?
+            .select_columns(&["name", "users"])?,
+    )
+    .await?;
     let mut out = BTreeSet::new();
     for b in &batches {
         let names = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
@@ -258,7 +258,7 @@ pub async fn verify(
     }
     let df = with_filters(ctx.table(UNITS_STORED_TABLE).await?, f)?
         .select_columns(&["uuid", "username", "project"])?;
-    let batches = df.collect().await?;
+    let batches = collect_counted(df).await?;
     let member_of = projects_of(ctx, Some(&[user.to_string()])).await?;
     let mut matched: BTreeSet<String> = BTreeSet::new();
     for b in &batches {
@@ -299,12 +299,12 @@ pub async fn users(
         col("cluster_id").sort(true, false),
         col("name").sort(true, false),
     ])?;
-    Ok(df.collect().await?)
+    collect_counted(df).await
 }
 
 /// `admin_users` rows in stored order.
 pub async fn admin_users(ctx: &SessionContext) -> Result<Vec<RecordBatch>> {
-    Ok(ctx.table("admin_users").await?.collect().await?)
+    collect_counted(ctx.table("admin_users").await?).await
 }
 
 /// `/projects`, `/projects/admin`: projects named in `visible`, optionally filtered.
@@ -326,7 +326,7 @@ pub async fn projects(
         col("cluster_id").sort(true, false),
         col("name").sort(true, false),
     ])?;
-    Ok(df.collect().await?)
+    collect_counted(df).await
 }
 
 /// `/clusters/admin`: distinct (cluster, resource manager) pairs of all units.
@@ -339,7 +339,7 @@ pub async fn clusters(ctx: &SessionContext) -> Result<Vec<RecordBatch>> {
             col("cluster_id").sort(true, false),
             col("resource_manager").sort(true, false),
         ])?;
-    Ok(df.collect().await?)
+    collect_counted(df).await
 }
 
 /// `/stats/{current,global}/admin`: per-cluster counters; `window` (current mode) keeps units
@@ -372,7 +372,7 @@ pub async fn stats(
             ],
         )?
         .sort(vec![col("cluster_id").sort(true, false)])?;
-    Ok(df.collect().await?)
+    collect_counted(df).await
 }
 
 /// Extra grouping columns accepted by `groupby` (besides the always-grouped cluster, user and
@@ -649,7 +649,7 @@ async fn usage_rows(
         col("username").sort(true, false),
         col("project").sort(true, false),
     ])?;
-    let batches = df.collect().await?;
+    let batches = collect_counted(df).await?;
     if !discover {
         return Ok((batches, layout));
     }

@@ -413,6 +413,18 @@ fn http_surface() {
         );
         assert!(after.contains("# TYPE"), "{after}");
         assert!(after.contains("_bucket{"), "a latency histogram: {after}");
+        // /clusters/admin reads the cluster and manager of every unit: the scans read at
+        // least the whole units table three times.
+        let scanned = |t: &str| metric_sum(t, |l| l.starts_with("ceems_lake_rows_scanned_total"));
+        let units = m.units.len() as f64;
+        assert!(
+            scanned(&after) >= scanned(&before.text()) + 3.0 * units,
+            "rows scanned did not grow by 3 × {units}:\n{after}"
+        );
+        assert!(
+            after.contains("ceems_lake_store_version "),
+            "the served store version: {after}"
+        );
     });
     s.check("`;` pairs are dropped from the query (Go's parser)", || {
         let r = srv.get(
