@@ -69,5 +69,11 @@ fmt: ## Format the code
 bench: ## Criterion benches (results: BENCHMARKS.md)
 	$(CARGO) bench -p ceems-lake-benches
 
+.PHONY: bench-scale
+bench-scale: release ## Import, crash-safety and backfill runs at scale into data/generated (BENCHMARKS.md)
+	benches/scripts/import_scale.sh
+	benches/scripts/crash_scale.sh
+	benches/scripts/backfill_scale.sh
+
 .PHONY: ci
 ci: lint test ## What CI runs, and more: lint then test

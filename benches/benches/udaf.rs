@@ -8,8 +8,11 @@
 //! Cases:
 //! - `groups_accumulator/...`: `GroupsAccumulator::update_batch` over 8192-row batches, then
 //!   `evaluate(EmitTo::All)` (the direct hot path, no DataFusion plan around it).
-//! - `sql/...`: `SELECT g, sum_metric_map(m) ... GROUP BY g` through a `SessionContext` over a
-//!   `MemTable` (4 partitions, target_partitions = 2: partial + final aggregation).
+//! - `sql_1_core/...`: `SELECT g, sum_metric_map(m) ... GROUP BY g` through a `SessionContext`
+//!   over a one-partition `MemTable`, `target_partitions = 1`, on a current-thread runtime: one
+//!   core, the per-core figure;
+//! - `sql_target_partitions_2/...`: the same over 4 partitions with `target_partitions = 2` on
+//!   two worker threads (partial + final aggregation).
 //! - `.../baseline_*`: the same values as five flat, nullable Float64 columns (one per key, NULL
 //!   where the map is NULL) summed by DataFusion's own `SUM` — its `GroupsAccumulator` directly,
 //!   and `SELECT g, sum(c0), …, sum(c4) ... GROUP BY g` (plus the weighted average written with
@@ -201,7 +204,9 @@ fn bench_groups_accumulator(c: &mut Criterion, data: &Data) {
     group.finish();
 }
 
-fn sql_context(data: &Data) -> SessionContext {
+/// A session over the data as a `MemTable` of `partitions` partitions, planning with
+/// `target_partitions`.
+fn sql_context(data: &Data, partitions: usize, target_partitions: usize) -> SessionContext {
     let map_type = data.batches[0].maps.data_type().clone();
     let mut fields = vec![
         Field::new("g", DataType::Int64, false),
@@ -212,7 +217,8 @@ fn sql_context(data: &Data) -> SessionContext {
         fields.push(Field::new(format!("c{i}"), DataType::Float64, true));
     }
     let schema = Arc::new(Schema::new(fields));
-    let mut partitions = vec![Vec::new(); 4];
+    let n_partitions = partitions;
+    let mut partitions = vec![Vec::new(); n_partitions];
     for (i, batch) in data.batches.iter().enumerate() {
         let groups: Int64Array = batch.groups.iter().map(|&g| g as i64).collect();
         let mut columns: Vec<ArrayRef> = vec![
@@ -221,9 +227,10 @@ fn sql_context(data: &Data) -> SessionContext {
             Arc::clone(&batch.weights),
         ];
         columns.extend(batch.flat.iter().map(Arc::clone));
-        partitions[i % 4].push(RecordBatch::try_new(Arc::clone(&schema), columns).unwrap());
+        partitions[i % n_partitions]
+            .push(RecordBatch::try_new(Arc::clone(&schema), columns).unwrap());
     }
-    let config = SessionConfig::new().with_target_partitions(2);
+    let config = SessionConfig::new().with_target_partitions(target_partitions);
     let mut ctx = SessionContext::new_with_config(config);
     register_all(&mut ctx).unwrap();
     ctx.register_table(
@@ -234,18 +241,39 @@ fn sql_context(data: &Data) -> SessionContext {
     ctx
 }
 
+/// The SQL cases on one core (one input partition, `target_partitions = 1`, a current-thread
+/// runtime: the per-core figure) and on two (4 input partitions, `target_partitions = 2`, two
+/// worker threads: partial and final aggregation with a repartition between them).
 fn bench_sql(c: &mut Criterion, data: &Data) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let one_core = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let two_cores = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let ctx = sql_context(data);
-    let mut group = c.benchmark_group("sql");
+    for (label, runtime, ctx) in [
+        ("1_core", &one_core, sql_context(data, 1, 1)),
+        ("target_partitions_2", &two_cores, sql_context(data, 4, 2)),
+    ] {
+        bench_sql_on(c, data, label, runtime, &ctx);
+    }
+}
+
+fn bench_sql_on(
+    c: &mut Criterion,
+    data: &Data,
+    label: &str,
+    runtime: &tokio::runtime::Runtime,
+    ctx: &SessionContext,
+) {
+    let mut group = c.benchmark_group(format!("sql_{label}"));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(8));
     group.throughput(Throughput::Elements(data.entries));
-    let shape = "1M_rows_5_keys_10pct_null_maps_1000_groups_target_partitions_2";
+    let shape = "1M_rows_5_keys_10pct_null_maps_1000_groups";
     let flat_sums = (0..KEYS.len())
         .map(|i| format!("sum(c{i})"))
         .collect::<Vec<_>>()

@@ -1,7 +1,8 @@
 //! Flat metric columns versus `Map<Utf8, Float64>` columns, on the same generated units.
 //!
 //! Generates units into a temporary store, then writes the same rows twice as Parquet with the
-//! store's writer settings (zstd level 1, 128 Ki-row row groups, page statistics, dictionaries):
+//! store's writer settings (zstd level 1, 128 Ki-row row groups, page statistics, dictionaries
+//! for strings but not for the Float64 metric values):
 //!
 //! - `flat`: the store's own layout — one Float64 column per (map, key) plus the overflow map
 //!   column of every map (`<map>__overflow`, empty here because every generated key is plain);
@@ -35,7 +36,7 @@ use ceems_lake_engine::ingest::generated::generate_into_store;
 use ceems_lake_engine::schema::{self, KeyRegistry, METRIC_MAPS, TOTAL_TIME_SECONDS};
 use ceems_lake_engine::session::{SessionSettings, UNITS_STORED_TABLE, build_session};
 use ceems_lake_engine::store::Store;
-use datafusion::config::TableParquetOptions;
+use datafusion::config::{ParquetColumnOptions, TableParquetOptions};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext, col};
 
@@ -65,13 +66,22 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// The store's Parquet writer settings (`engine/src/store/parquet_io.rs`).
-fn store_like_parquet_options() -> TableParquetOptions {
+/// The store's Parquet writer settings (`engine/src/store/parquet_io.rs`): dictionaries for the
+/// strings, none for the Float64 metric values (`plain`: flat columns, or the map values'
+/// `<map>.entries.value` leaves).
+fn store_like_parquet_options(plain: &[String]) -> TableParquetOptions {
     let mut o = TableParquetOptions::default();
     o.global.compression = Some("zstd(1)".into());
     o.global.max_row_group_size = 128 * 1024;
     o.global.statistics_enabled = Some("page".into());
     o.global.dictionary_enabled = Some(true);
+    for c in plain {
+        let col = ParquetColumnOptions {
+            dictionary_enabled: Some(false),
+            ..Default::default()
+        };
+        o.column_specific_options.insert(c.clone(), col);
+    }
     o
 }
 
@@ -178,7 +188,14 @@ async fn main() {
     );
     let mut map_select: Vec<_> = IDENT.split(", ").map(col).collect();
     map_select.extend((0..METRIC_MAPS.len()).map(|i| map_expr(&reg, i).alias(METRIC_MAPS[i])));
-    for (dir, select) in [(&flat_dir, flat_select), (&map_dir, map_select)] {
+    let map_values: Vec<String> = METRIC_MAPS
+        .iter()
+        .map(|m| format!("{m}.entries.value"))
+        .collect();
+    for (dir, select, plain) in [
+        (&flat_dir, flat_select, &flat_cols),
+        (&map_dir, map_select, &map_values),
+    ] {
         ctx.table(UNITS_STORED_TABLE)
             .await
             .unwrap()
@@ -187,7 +204,7 @@ async fn main() {
             .write_parquet(
                 dir.to_str().unwrap(),
                 DataFrameWriteOptions::new().with_single_file_output(false),
-                Some(store_like_parquet_options()),
+                Some(store_like_parquet_options(plain)),
             )
             .await
             .unwrap();

@@ -20,8 +20,10 @@ use crate::schema::{self, Table};
 use crate::store::transaction::Transaction;
 use crate::store::{SourceProgress, Store};
 
-/// Timestamps, ignore flag and update count of a unit row, or the column that failed and why.
-type ParsedRow = std::result::Result<(i64, i64, i64, bool, i64), (usize, String)>;
+/// The text of every column of a unit row (numeric columns left empty), its timestamps, ignore
+/// flag and update count; or the column that failed and why.
+type ParsedRow<'r> =
+    std::result::Result<([&'r str; UNIT_COLUMNS.len()], i64, i64, i64, bool, i64), (usize, String)>;
 
 /// Columns read from `units`, in the order of [`CeemsUnitRow`]'s fields.
 const UNIT_COLUMNS: [&str; 34] = [
@@ -123,6 +125,32 @@ fn text_into(v: ValueRef<'_>, buf: &mut String) -> std::result::Result<(), Strin
         }
         ValueRef::Blob(_) => Err("value is a blob".into()),
     }
+}
+
+/// The text columns of a unit row: borrowed from SQLite's row buffer when the value is text
+/// (no copy: this is the bulk of what a row holds), rendered into `bufs` when it is a number, ""
+/// for NULL. The integer columns (id, `*_ts`, ignore, num_updates) are left empty.
+fn row_texts<'r>(
+    row: &'r rusqlite::Row<'_>,
+    bufs: &'r mut [String],
+) -> std::result::Result<[&'r str; UNIT_COLUMNS.len()], (usize, String)> {
+    let mut texts = [""; UNIT_COLUMNS.len()];
+    for ((i, buf), slot) in bufs.iter_mut().enumerate().zip(texts.iter_mut()) {
+        if matches!(i, 0 | 11 | 12 | 13 | 31 | 32) {
+            continue;
+        }
+        *slot = match row.get_ref(i).map_err(|e| (i, e.to_string()))? {
+            ValueRef::Text(t) => {
+                std::str::from_utf8(t).map_err(|_| (i, "text is not valid UTF-8".to_string()))?
+            }
+            ValueRef::Null => "",
+            other => {
+                text_into(other, buf).map_err(|e| (i, e))?;
+                buf.as_str()
+            }
+        };
+    }
+    Ok(texts)
 }
 
 fn int_of(v: ValueRef<'_>) -> std::result::Result<i64, String> {
@@ -428,21 +456,14 @@ fn read_all(
             read += 1;
             last_id = id;
         }
-        let parsed = (|| -> ParsedRow {
-            for (i, buf) in bufs.iter_mut().enumerate() {
-                if matches!(i, 0 | 11 | 12 | 13 | 31 | 32) {
-                    continue;
-                }
-                let v = row.get_ref(i).map_err(|e| (i, e.to_string()))?;
-                text_into(v, buf).map_err(|e| (i, e))?;
-            }
+        let parsed = row_texts(row, &mut bufs).and_then(|texts| -> ParsedRow<'_> {
             let int = |i: usize| -> std::result::Result<i64, (usize, String)> {
                 let v = row.get_ref(i).map_err(|e| (i, e.to_string()))?;
                 int_of(v).map_err(|e| (i, e))
             };
-            Ok((int(11)?, int(12)?, int(13)?, int(31)? != 0, int(32)?))
-        })();
-        let (created, started, ended, ignore, num_updates) = match parsed {
+            Ok((texts, int(11)?, int(12)?, int(13)?, int(31)? != 0, int(32)?))
+        });
+        let (b, created, started, ended, ignore, num_updates) = match parsed {
             Ok(v) => v,
             Err((col, reason)) => {
                 let value = row
@@ -461,33 +482,32 @@ fn read_all(
                 continue;
             }
         };
-        let b = &bufs;
         let r = CeemsUnitRow {
             id,
-            resource_manager: &b[1],
-            cluster_id: &b[2],
-            uuid: &b[3],
-            name: &b[4],
-            project: &b[5],
-            groupname: &b[6],
-            username: &b[7],
-            created_at: &b[8],
-            started_at: &b[9],
-            ended_at: &b[10],
+            resource_manager: b[1],
+            cluster_id: b[2],
+            uuid: b[3],
+            name: b[4],
+            project: b[5],
+            groupname: b[6],
+            username: b[7],
+            created_at: b[8],
+            started_at: b[9],
+            ended_at: b[10],
             created_at_ts: created,
             started_at_ts: started,
             ended_at_ts: ended,
-            elapsed: &b[14],
-            state: &b[15],
-            allocation: &b[16],
-            tags: &b[17],
+            elapsed: b[14],
+            state: b[15],
+            allocation: b[16],
+            tags: b[17],
             metrics: [
-                &b[18], &b[19], &b[20], &b[21], &b[22], &b[23], &b[24], &b[25], &b[26], &b[27],
-                &b[28], &b[29], &b[30],
+                b[18], b[19], b[20], b[21], b[22], b[23], b[24], b[25], b[26], b[27], b[28], b[29],
+                b[30],
             ],
             ignore,
             num_updates,
-            last_updated_at: &b[33],
+            last_updated_at: b[33],
         };
         if let Err(rej) = builder.append_ceems(&r) {
             rejects.push(rej);
