@@ -11,6 +11,11 @@ BIN := $(CARGO_TARGET_DIR)/release/ceems-lake
 DATA ?= ./lake
 SAMPLE_UNITS ?= 20000
 LISTEN ?= 127.0.0.1:9020
+# Which checkout last built into CARGO_TARGET_DIR. Cargo decides freshness by file times, so
+# outputs built from another checkout of the same commit can look newer than this one's sources
+# and be reused with that checkout's paths compiled in; touching our sources forces a rebuild of
+# this workspace's crates only (dependencies stay cached).
+SOURCE_STAMP := $(CARGO_TARGET_DIR)/.ceems-lake-checkout
 
 ##@ Getting started
 .PHONY: help
@@ -26,16 +31,25 @@ run: release ## Build, create sample data in ./lake if empty, and serve it on lo
 	$(BIN) --data "$(DATA)" serve --config.file data/ceems-lake.yml --web.listen-address $(LISTEN)
 
 ##@ Development
+.PHONY: own-cache
+own-cache:
+	@mkdir -p "$(CARGO_TARGET_DIR)"
+	@if [ "$$(cat "$(SOURCE_STAMP)" 2>/dev/null)" != "$(CURDIR)" ]; then \
+	  if [ -f "$(SOURCE_STAMP)" ]; then echo "build cache last used by another checkout: rebuilding this workspace's crates"; fi; \
+	  find engine api tests benches -name '*.rs' -o -name Cargo.toml | xargs touch; \
+	  echo "$(CURDIR)" > "$(SOURCE_STAMP)"; \
+	fi
+
 .PHONY: build
-build: ## Debug build of the ceems-lake binary
+build: own-cache ## Debug build of the ceems-lake binary
 	$(CARGO) build -p ceems-lake-api --bin ceems-lake
 
 .PHONY: release
-release: ## Release build (no LTO; minutes, not tens of minutes)
+release: own-cache ## Release build (no LTO; minutes, not tens of minutes)
 	$(CARGO) build --release -p ceems-lake-api --bin ceems-lake
 
 .PHONY: dist
-dist: ## Fully optimised binary (fat LTO, one codegen unit; slow to build)
+dist: own-cache ## Fully optimised binary (fat LTO, one codegen unit; slow to build)
 	$(CARGO) build --profile dist -p ceems-lake-api --bin ceems-lake
 
 .PHONY: deps
@@ -50,7 +64,7 @@ deps: ## Install what the tests need beyond Rust (Chromium for the Swagger UI br
 	fi
 
 .PHONY: test
-test: deps ## All tests (unit, property, end-to-end against the real binary)
+test: deps own-cache ## All tests (unit, property, end-to-end against the real binary)
 	@# One build of every target with the same feature set `cargo test --workspace` uses, so
 	@# DataFusion is compiled once (building the binary alone would unify features differently).
 	$(CARGO) build --workspace --all-targets
@@ -66,7 +80,7 @@ fmt: ## Format the code
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Criterion benches (results: BENCHMARKS.md)
+bench: own-cache ## Criterion benches (results: BENCHMARKS.md)
 	$(CARGO) bench -p ceems-lake-benches
 
 .PHONY: bench-scale

@@ -42,6 +42,12 @@ PY
   echo "kill $i at ${t}s: units=$total distinct=$distinct committed-position=$pos expected=$expected"
   [ "$total" = "$distinct" ] || { echo "FAIL: duplicate units"; exit 1; }
   [ "$total" = "$expected" ] || { echo "FAIL: store does not hold exactly the committed batches"; exit 1; }
+  if [ "$total" = "$(sqlite3 "$DB" "select count(*) from units")" ]; then
+    # The resumed run finished before the kill: start the next round on a fresh store, so
+    # every kill interrupts a real import.
+    echo "  (that run completed the import: the next round starts on a fresh store)"
+    rm -rf "$STORE"
+  fi
 done
 "$BIN" --data "$STORE" import ceems-sqlite "$DB" --time-zone Europe/Paris --no-progress --batch-size $BATCH | tail -4
 final=$(q "select count(*) from units")

@@ -223,10 +223,13 @@ pub async fn import(
     }
     let source = fingerprint(path)?;
     let base = store.snapshot().await?;
-    let resume_after = match base.manifest.sources.get(&source) {
-        Some(p) if !p.complete => p.position as i64,
-        _ => 0,
+    let (resume_after, listed_before) = match base.manifest.sources.get(&source) {
+        Some(p) if !p.complete => (p.position as i64, p.listed),
+        _ => (0, 0),
     };
+    // The committed part is read again only when it had rejects, to list them once more.
+    let replay = resume_after > 0 && listed_before > 0;
+    let mut listed_total = if replay { 0 } else { listed_before };
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -285,6 +288,7 @@ pub async fn import(
                 &reader_path,
                 unit_cols,
                 resume_after,
+                replay,
                 registry,
                 tz,
                 batch_rows,
@@ -315,6 +319,7 @@ pub async fn import(
             } => {
                 summary.rows_read += rows;
                 summary.rows_rejected += rejects.len() as u64;
+                listed_total += rejects.len() as u64;
                 for r in &rejects {
                     observer.reject(r);
                 }
@@ -331,6 +336,7 @@ pub async fn import(
                     SourceProgress {
                         position: last_id.max(0) as u64,
                         complete: false,
+                        listed: listed_total,
                     },
                 );
                 match t.commit().await {
@@ -348,6 +354,7 @@ pub async fn import(
             }
             Msg::Replayed { rejects } => {
                 summary.rows_rejected += rejects.len() as u64;
+                listed_total += rejects.len() as u64;
                 for r in &rejects {
                     observer.reject(r);
                 }
@@ -384,6 +391,7 @@ pub async fn import(
         SourceProgress {
             position: last_committed_id.max(0) as u64,
             complete: true,
+            listed: listed_total,
         },
     );
     let o = members.commit().await?;
@@ -398,20 +406,24 @@ fn read_all(
     path: &Path,
     unit_cols: HashSet<String>,
     resume_after: i64,
+    replay: bool,
     registry: schema::KeyRegistry,
     tz: crate::time::DataTz,
     batch_rows: usize,
     tx: &tokio::sync::mpsc::Sender<Msg>,
 ) -> Result<()> {
-    // A resumed import reads the committed rows again, only to list their rejects (the
-    // rejects file of the interrupted run is rewritten); the units they build are dropped.
+    // With `replay`, a resumed import reads the committed rows again, only to list their
+    // rejects (the rejects file of the interrupted run is rewritten); the units they build are
+    // dropped. Without, it starts after them.
     let sql = format!(
-        "SELECT {} FROM units ORDER BY id",
+        "SELECT {} FROM units WHERE id > ?1 ORDER BY id",
         select_list(&UNIT_COLUMNS, &unit_cols)
     );
     let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
-    let mut rows = stmt.query([]).map_err(sqlite_err(path))?;
-    let mut replaying = resume_after > 0;
+    let mut rows = stmt
+        .query([if replay { i64::MIN } else { resume_after }])
+        .map_err(sqlite_err(path))?;
+    let mut replaying = replay;
     let mut builder = UnitsBuilder::new(registry, tz);
     let mut bufs: Vec<String> = (0..UNIT_COLUMNS.len())
         .map(|_| String::with_capacity(64))

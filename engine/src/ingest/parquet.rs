@@ -182,6 +182,18 @@ struct ParquetSource {
 
 impl ParquetSource {
     /// Accounts for a parsed row; returns `false` when the import was abandoned.
+    /// Whether the row was committed by an earlier run whose rejects need no replay: it is
+    /// then skipped unparsed (and the replay ends at its last row).
+    fn skip_committed(&self, out: &mut Emitter, row_no: u64) -> bool {
+        if row_no > self.replay_until || out.replay_rejects() {
+            return false;
+        }
+        if row_no == self.replay_until {
+            out.end_replay(self.replay_until);
+        }
+        true
+    }
+
     fn done(&self, out: &mut Emitter, row_no: u64) -> bool {
         if row_no > self.replay_until {
             return out.row_done(row_no);
@@ -197,6 +209,9 @@ impl ParquetSource {
         let c = columns(b);
         for i in 0..b.num_rows() {
             let row_no = first_row + i as u64;
+            if self.skip_committed(out, row_no) {
+                continue;
+            }
             let mut staged = Staged::default();
             let mut bad: Option<(String, String)> = None;
             for (map, src) in c.maps.iter().enumerate() {

@@ -622,6 +622,9 @@ pub struct Emitter {
     batch_rows: usize,
     consumed: Arc<AtomicU64>,
     closed: bool,
+    /// A resumed import whose committed part had rejects: readers parse that part again to
+    /// list them. Without any, they skip it unparsed.
+    replay_rejects: bool,
 }
 
 impl std::fmt::Debug for Emitter {
@@ -631,6 +634,11 @@ impl std::fmt::Debug for Emitter {
 }
 
 impl Emitter {
+    /// Whether the committed part of a resumed import must be parsed again for its rejects.
+    pub(crate) fn replay_rejects(&self) -> bool {
+        self.replay_rejects
+    }
+
     /// Records a row that was not imported.
     pub fn reject(&mut self, r: RowReject) {
         self.rejects.push(r);
@@ -956,10 +964,13 @@ where
     let store = job.store;
     let observer = job.observer;
     let snap = store.snapshot().await?;
-    let resume_after = match snap.manifest.sources.get(&job.source) {
-        Some(p) if !p.complete => p.position,
-        _ => 0,
+    let (resume_after, listed_before) = match snap.manifest.sources.get(&job.source) {
+        Some(p) if !p.complete => (p.position, p.listed),
+        _ => (0, 0),
     };
+    let replay = resume_after > 0 && listed_before > 0;
+    // Rows listed among the committed part; a replay lists (and counts) them again.
+    let mut listed_total = if replay { 0 } else { listed_before };
     if resume_after > 0 {
         observer.message(&format!(
             "resuming after position {resume_after}: an earlier run committed everything before it"
@@ -988,6 +999,7 @@ where
                 batch_rows,
                 consumed: Arc::new(AtomicU64::new(0)),
                 closed: false,
+                replay_rejects: replay,
             };
             match produce(resume_after, &mut em) {
                 Ok(position) => {
@@ -1037,11 +1049,13 @@ where
                         t.upsert_members(table, batch);
                     }
                 }
+                listed_total += b.rejects.len() as u64;
                 t.set_source_progress(
                     &job.source,
                     SourceProgress {
                         position: b.position,
                         complete: b.last,
+                        listed: listed_total,
                     },
                 );
                 match t.commit().await {
@@ -1156,9 +1170,11 @@ pub(crate) fn read_lines(
             if line_no <= resume_after {
                 if kind == LineKind::Data {
                     resumed += 1;
-                    format.parse(line_no, line, out);
-                    if !out.replayed(resume_after) {
-                        return Ok(resume_after);
+                    if out.replay_rejects() {
+                        format.parse(line_no, line, out);
+                        if !out.replayed(resume_after) {
+                            return Ok(resume_after);
+                        }
                     }
                 }
                 continue;

@@ -88,6 +88,10 @@ pub struct SourceProgress {
     pub position: u64,
     /// Whether the whole source was imported.
     pub complete: bool,
+    /// Rows of the committed part that were listed as rejected or skipped: a re-run reads the
+    /// committed part again (to list them in its own report) only when there are any.
+    #[serde(default)]
+    pub listed: u64,
 }
 
 impl Manifest {
