@@ -650,13 +650,13 @@ def main() -> int:
         ),
         Case(
             "/usage/global (user)",
-            http_case("/usage/global", [], user),
+            http_case("/usage/global", [], user, bust=True),
             lambda: orig.usage_global([user]),
             "SQLite reads the pre-aggregated usage table",
         ),
         Case(
             "/usage/global/admin",
-            http_case("/usage/global/admin", [], admin),
+            http_case("/usage/global/admin", [], admin, bust=True),
             lambda: orig.usage_global(None),
             "SQLite reads the pre-aggregated usage table",
         ),
