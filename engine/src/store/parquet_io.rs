@@ -1,9 +1,13 @@
 //! Parquet encoding and decoding of store files.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_null_array};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Float64Builder, MapBuilder, MapFieldNames, RecordBatch,
+    StringBuilder, new_null_array,
+};
+use arrow::datatypes::{DataType, Float64Type, SchemaRef};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -13,6 +17,7 @@ use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::schema;
 use crate::store::Store;
 
 /// Rows per row group: small enough that time-window statistics prune well, large enough for
@@ -106,20 +111,95 @@ pub fn adapt(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
         return Ok(batch.clone());
     }
     let src = batch.schema();
+    let folded = fold_unknown_flat_columns(batch, target)?;
     let cols: Vec<ArrayRef> = target
         .fields()
         .iter()
-        .map(|f| match src.index_of(f.name()) {
-            Ok(i) => {
-                let c = batch.column(i);
-                if c.data_type() == f.data_type() {
-                    Ok(Arc::clone(c))
-                } else {
-                    arrow::compute::cast(c, f.data_type()).map_err(Error::from)
-                }
+        .map(|f| {
+            if let Some(a) = folded.get(f.name()) {
+                return Ok(Arc::clone(a));
             }
-            Err(_) => Ok(new_null_array(f.data_type(), batch.num_rows())),
+            match src.index_of(f.name()) {
+                Ok(i) => {
+                    let c = batch.column(i);
+                    if c.data_type() == f.data_type() {
+                        Ok(Arc::clone(c))
+                    } else {
+                        arrow::compute::cast(c, f.data_type()).map_err(Error::from)
+                    }
+                }
+                Err(_) => Ok(new_null_array(f.data_type(), batch.num_rows())),
+            }
         })
         .collect::<Result<_>>()?;
     Ok(RecordBatch::try_new(Arc::clone(target), cols)?)
+}
+
+/// Flat metric columns of `batch` that `target` has no column for happen when two writers
+/// registered different new keys and their union went over the flat-column budget: their
+/// values move into the map's overflow column (keys as they were), so nothing is lost.
+/// Returns the rebuilt overflow columns by name.
+fn fold_unknown_flat_columns(
+    batch: &RecordBatch,
+    target: &SchemaRef,
+) -> Result<HashMap<String, ArrayRef>> {
+    let src = batch.schema();
+    let mut extra: HashMap<String, Vec<(&str, ArrayRef)>> = HashMap::new();
+    for (i, f) in src.fields().iter().enumerate() {
+        if target.index_of(f.name()).is_ok() {
+            continue;
+        }
+        let Some((map, key)) = f.name().split_once(schema::FLAT_SEPARATOR) else {
+            continue;
+        };
+        if key == schema::OVERFLOW_SUFFIX || schema::metric_map_index(map).is_none() {
+            continue;
+        }
+        let overflow = schema::overflow_column_name(map);
+        if target.index_of(&overflow).is_err() {
+            continue;
+        }
+        let values = arrow::compute::cast(batch.column(i), &DataType::Float64)?;
+        extra.entry(overflow).or_default().push((key, values));
+    }
+    let mut out = HashMap::with_capacity(extra.len());
+    for (overflow, keys) in extra {
+        let existing = src
+            .index_of(&overflow)
+            .ok()
+            .and_then(|i| batch.column(i).as_map_opt().cloned());
+        let mut b = MapBuilder::new(
+            Some(MapFieldNames {
+                entry: "entries".into(),
+                key: "key".into(),
+                value: "value".into(),
+            }),
+            StringBuilder::new(),
+            Float64Builder::new(),
+        );
+        for row in 0..batch.num_rows() {
+            let mut any = false;
+            if let Some(m) = existing.as_ref().filter(|m| m.is_valid(row)) {
+                let entries = m.value(row);
+                let k = entries.column(0).as_string::<i32>();
+                let v = entries.column(1).as_primitive::<Float64Type>();
+                for j in 0..entries.len() {
+                    b.keys().append_value(k.value(j));
+                    b.values().append_option(v.is_valid(j).then(|| v.value(j)));
+                    any = true;
+                }
+            }
+            for (key, values) in &keys {
+                let v = values.as_primitive::<Float64Type>();
+                if v.is_valid(row) {
+                    b.keys().append_value(key);
+                    b.values().append_value(v.value(row));
+                    any = true;
+                }
+            }
+            b.append(any)?;
+        }
+        out.insert(overflow, Arc::new(b.finish()) as ArrayRef);
+    }
+    Ok(out)
 }

@@ -294,6 +294,56 @@ async fn new_metric_keys_extend_the_schema_and_old_files_read_as_null() {
 }
 
 #[tokio::test]
+async fn flat_keys_over_the_budget_after_a_concurrent_commit_move_to_overflow() {
+    let store = Store::in_memory();
+    // A writer snapshots the store while it has no keys, and registers two of its own.
+    let (late_batch, late_registry) = batch(
+        &KeyRegistry::default(),
+        &[U {
+            metrics: &[(0, "k0", 1.0), (0, "late", 7.0)],
+            ..u("2", FEB, 1, "A")
+        }],
+    );
+    assert_eq!(late_registry.keys_of(0), ["k0", "late"]);
+    // Meanwhile another commit fills the flat-column budget of the same map.
+    let full: Vec<(usize, String, f64)> = (0..crate::schema::MAX_FLAT_KEYS_PER_MAP)
+        .map(|i| (0, format!("k{i}"), i as f64))
+        .collect();
+    let full: Vec<(usize, &str, f64)> = full.iter().map(|(m, k, v)| (*m, k.as_str(), *v)).collect();
+    commit(
+        &store,
+        &[U {
+            metrics: &full,
+            ..u("1", JAN, 1, "A")
+        }],
+    )
+    .await;
+    let mut t = Transaction::new(&store, "late writer");
+    t.upsert_units(late_batch, &late_registry);
+    t.commit().await.unwrap();
+
+    let keys = store.snapshot().await.unwrap().manifest.metric_keys.clone();
+    assert_eq!(keys.keys_of(0).len(), crate::schema::MAX_FLAT_KEYS_PER_MAP);
+    assert!(!keys.keys_of(0).iter().any(|k| k == "late"));
+    let b = query(
+        &store,
+        "select uuid, total_time_seconds__k0, total_time_seconds['late'] \
+         from units order by uuid",
+    )
+    .await;
+    let b = &b[0];
+    let k0 = b.column(1).as_primitive::<Float64Type>();
+    let late = b.column(2).as_primitive::<Float64Type>();
+    assert_eq!((k0.value(0), k0.value(1)), (0.0, 1.0));
+    assert!(late.is_null(0));
+    assert_eq!(
+        late.value(1),
+        7.0,
+        "the value of the unregistered key is kept"
+    );
+}
+
+#[tokio::test]
 async fn compaction_merges_files_and_keeps_rows() {
     let store = Store::in_memory();
     for i in 0..5 {
