@@ -1,7 +1,8 @@
 //! `import ceems-sqlite`: the whole history of an original CEEMS database.
 //!
-//! The database is opened read-only. Units are read in `id` order in batches; each batch is
-//! parsed on a reader thread while the previous one is merged and written, and committed
+//! The database is opened read-only. `units` is cut into id ranges of about one batch each,
+//! read and parsed by a few threads (one connection each; SQLite's row decoding is most of the
+//! work) while the importer merges, writes and commits the batches strictly in id order, each
 //! together with the highest `id` it contains, so an interrupted import resumes after the last
 //! committed batch. `users`, `projects` and `admin_users` are small and committed last.
 //! Either network column spelling (`total_outgress_stats`, later `total_egress_stats`) is read.
@@ -196,6 +197,8 @@ enum Msg {
         rows: u64,
         rejects: Vec<RowReject>,
     },
+    /// The reader finished the id range it was given.
+    ChunkEnd,
     /// Rejected rows among those an earlier run committed (read again only to list them).
     Replayed {
         rejects: Vec<RowReject>,
@@ -275,32 +278,132 @@ pub async fn import(
     }
     observer.total(remaining as u64);
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(1);
-    let reader_path = path.to_path_buf();
-    let registry = base.manifest.metric_keys.clone();
+    let select = format!(
+        "SELECT {} FROM units WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
+        select_list(&UNIT_COLUMNS, &unit_cols)
+    );
+    let rowid = id_is_rowid(&conn, path)?;
     let tz = opts.time_zone;
     let batch_rows = opts.batch_rows.max(1);
-    let reader = std::thread::Builder::new()
-        .name("ceems-sqlite-reader".into())
-        .spawn(move || {
-            if let Err(e) = read_all(
-                conn,
-                &reader_path,
-                unit_cols,
-                resume_after,
-                replay,
-                registry,
-                tz,
-                batch_rows,
-                &tx,
-            ) {
-                let _ = tx.blocking_send(Msg::Failed(e));
+    let mut registry = base.manifest.metric_keys.clone();
+
+    // With `replay`, a resumed import first reads the committed rows again, only to list their
+    // rejects (the rejects file of the interrupted run is rewritten); the units they build are
+    // dropped.
+    if replay {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(1);
+        let reader = spawn_reader(path, "ceems-sqlite-replay", tx, {
+            let (path, select, registry) = (path.to_path_buf(), select.clone(), registry.clone());
+            move |tx| {
+                let conn = open(&path)?;
+                let mut builder = UnitsBuilder::new(registry, tz);
+                let range = IdRange {
+                    lo: i64::MIN,
+                    hi: resume_after,
+                };
+                read_range(
+                    &conn,
+                    &path,
+                    &select,
+                    range,
+                    true,
+                    &mut builder,
+                    batch_rows,
+                    tx,
+                )
+                .map(|_| ())
             }
-        })
-        .map_err(|e| Error::Io {
-            path: path.display().to_string(),
-            source: e,
         })?;
+        let mut failed = None;
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Replayed { rejects } => {
+                    summary.rows_rejected += rejects.len() as u64;
+                    listed_total += rejects.len() as u64;
+                    for r in &rejects {
+                        observer.reject(r);
+                    }
+                }
+                Msg::Failed(e) => {
+                    failed = Some(e);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        drop(rx);
+        let _ = reader.join();
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
+
+    // The rest is cut into id ranges of about one batch each, read by several threads (SQLite
+    // decoding is most of an import's work) and committed strictly in id order, so that the
+    // position recorded with each commit means "every unit up to here".
+    let start = if resume_after > 0 {
+        resume_after + 1
+    } else {
+        i64::MIN
+    };
+    let ranges = if rowid {
+        split_ids(&conn, path, start, remaining.max(0) as u64, batch_rows)?
+    } else {
+        // Without an integer primary key a range query scans the whole table: one reader.
+        vec![IdRange {
+            lo: start,
+            hi: i64::MAX,
+        }]
+    };
+    let readers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_READERS)
+        .min(ranges.len().max(1));
+    let mut channels = Vec::with_capacity(readers);
+    let mut threads = Vec::with_capacity(readers);
+    for r in 0..readers {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Msg>(1);
+        channels.push(rx);
+        let mine: Vec<IdRange> = ranges.iter().copied().skip(r).step_by(readers).collect();
+        let (path, select, registry) = (path.to_path_buf(), select.clone(), registry.clone());
+        let name = format!("ceems-sqlite-reader-{r}");
+        threads.push(spawn_reader(&path.clone(), &name, tx, move |tx| {
+            let conn = open(&path)?;
+            let mut builder = UnitsBuilder::new(registry, tz);
+            for range in mine {
+                if !read_range(
+                    &conn,
+                    &path,
+                    &select,
+                    range,
+                    false,
+                    &mut builder,
+                    batch_rows,
+                    tx,
+                )? || tx.blocking_send(Msg::ChunkEnd).is_err()
+                {
+                    return Ok(());
+                }
+            }
+            if r == 0 {
+                // The small tables, once every unit is read.
+                for table in [Table::Users, Table::Projects, Table::AdminUsers] {
+                    let (batch, rejects) = read_members(&conn, &path, table)?;
+                    let msg = Msg::Members {
+                        table,
+                        batch,
+                        rejects,
+                    };
+                    if tx.blocking_send(msg).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+            Ok(())
+        })?);
+    }
+    drop(conn);
 
     let mut members = Transaction::new(
         store,
@@ -308,11 +411,28 @@ pub async fn import(
     );
     let mut result = Ok(());
     let mut last_committed_id = resume_after;
-    while let Some(msg) = rx.recv().await {
+    let mut turn = 0usize;
+    // The units, range after range; then what reader 0 sends last: the small tables.
+    let mut ranges_left = ranges.len();
+    loop {
+        let rx = &mut channels[if ranges_left > 0 { turn % readers } else { 0 }];
+        let Some(msg) = rx.recv().await else {
+            if ranges_left > 0 {
+                result = Err(Error::InvalidArgument(format!(
+                    "{}: a reader thread stopped before the end of its id range",
+                    path.display()
+                )));
+            }
+            break;
+        };
         match msg {
+            Msg::ChunkEnd => {
+                ranges_left -= 1;
+                turn += 1;
+            }
             Msg::Batch {
                 batch,
-                registry,
+                registry: batch_registry,
                 last_id,
                 rows,
                 rejects,
@@ -323,6 +443,7 @@ pub async fn import(
                 for r in &rejects {
                     observer.reject(r);
                 }
+                registry.merge(&batch_registry);
                 let mut t = Transaction::new(
                     store,
                     format!(
@@ -352,13 +473,7 @@ pub async fn import(
                     }
                 }
             }
-            Msg::Replayed { rejects } => {
-                summary.rows_rejected += rejects.len() as u64;
-                listed_total += rejects.len() as u64;
-                for r in &rejects {
-                    observer.reject(r);
-                }
-            }
+            Msg::Replayed { .. } => {}
             Msg::Members {
                 table,
                 batch,
@@ -383,8 +498,10 @@ pub async fn import(
             }
         }
     }
-    drop(rx);
-    let _ = reader.join();
+    drop(channels);
+    for t in threads {
+        let _ = t.join();
+    }
     result?;
     members.set_source_progress(
         &source,
@@ -400,170 +517,255 @@ pub async fn import(
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn read_all(
-    conn: Connection,
+/// At most this many threads read a database at once.
+const MAX_READERS: usize = 4;
+
+/// Units with `lo <= id <= hi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdRange {
+    lo: i64,
+    hi: i64,
+}
+
+fn open(path: &Path) -> Result<Connection> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_err(path))
+}
+
+/// Runs `work` on a thread named `name`; an error it returns is sent on `tx` as the last
+/// message.
+fn spawn_reader(
     path: &Path,
-    unit_cols: HashSet<String>,
-    resume_after: i64,
+    name: &str,
+    tx: tokio::sync::mpsc::Sender<Msg>,
+    work: impl FnOnce(&tokio::sync::mpsc::Sender<Msg>) -> Result<()> + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            if let Err(e) = work(&tx) {
+                let _ = tx.blocking_send(Msg::Failed(e));
+            }
+        })
+        .map_err(|e| Error::Io {
+            path: path.display().to_string(),
+            source: e,
+        })
+}
+
+/// Whether `units.id` is the table's integer primary key (an alias of the rowid), so that a
+/// range of ids is read without scanning the rest of the table.
+fn id_is_rowid(conn: &Connection, path: &Path) -> Result<bool> {
+    let mut stmt = conn
+        .prepare("SELECT name, type, pk FROM pragma_table_info('units') WHERE pk > 0")
+        .map_err(sqlite_err(path))?;
+    let pks = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .map_err(sqlite_err(path))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(sqlite_err(path))?;
+    Ok(
+        matches!(pks.as_slice(), [(name, ty, 1)] if name == "id" && ty.eq_ignore_ascii_case("integer")),
+    )
+}
+
+/// Cuts the ids from `start` on into consecutive ranges of about `batch_rows` units each,
+/// assuming ids spread evenly between the smallest and the largest (`rows` of them). Ranges
+/// that turn out fuller are still committed in batches of at most `batch_rows`.
+fn split_ids(
+    conn: &Connection,
+    path: &Path,
+    start: i64,
+    rows: u64,
+    batch_rows: usize,
+) -> Result<Vec<IdRange>> {
+    // Two single-row lookups on the rowid b-tree: `min(id), max(id)` together would scan it.
+    let (lo, hi): (Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT (SELECT id FROM units WHERE id >= ?1 ORDER BY id LIMIT 1), \
+                    (SELECT id FROM units ORDER BY id DESC LIMIT 1)",
+            [start],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sqlite_err(path))?;
+    let (Some(lo), Some(hi)) = (lo, hi) else {
+        return Ok(Vec::new());
+    };
+    Ok(id_ranges(lo, hi, rows, batch_rows))
+}
+
+/// `lo..=hi` cut into `ceil(rows / batch_rows)` ranges of equal width (the last one shorter).
+fn id_ranges(lo: i64, hi: i64, rows: u64, batch_rows: usize) -> Vec<IdRange> {
+    let ceil = |a: i128, b: i128| (a + b - 1) / b;
+    let span = i128::from(hi) - i128::from(lo) + 1;
+    let count = ceil(i128::from(rows.max(1)), batch_rows.max(1) as i128).max(1);
+    let width = ceil(span, count).max(1);
+    let mut out = Vec::new();
+    let mut from = i128::from(lo);
+    while from <= i128::from(hi) {
+        let to = (from + width - 1).min(i128::from(hi));
+        // Both ends lie within lo..=hi, so they fit in i64.
+        out.push(IdRange {
+            lo: from as i64,
+            hi: to as i64,
+        });
+        from = to + 1;
+    }
+    out
+}
+
+/// Reads the units with an id in `range`, in id order, into `builder`. Unless `replay`, sends
+/// a [`Msg::Batch`] every `batch_rows` rows and one for the rest; with `replay` (rows an earlier
+/// run committed) only their rejects are sent, as [`Msg::Replayed`]. Returns false when the
+/// importer stopped listening.
+#[allow(clippy::too_many_arguments)]
+fn read_range(
+    conn: &Connection,
+    path: &Path,
+    select: &str,
+    range: IdRange,
     replay: bool,
-    registry: schema::KeyRegistry,
-    tz: crate::time::DataTz,
+    builder: &mut UnitsBuilder,
     batch_rows: usize,
     tx: &tokio::sync::mpsc::Sender<Msg>,
-) -> Result<()> {
-    // With `replay`, a resumed import reads the committed rows again, only to list their
-    // rejects (the rejects file of the interrupted run is rewritten); the units they build are
-    // dropped. Without, it starts after them.
-    let sql = format!(
-        "SELECT {} FROM units WHERE id > ?1 ORDER BY id",
-        select_list(&UNIT_COLUMNS, &unit_cols)
-    );
-    let mut stmt = conn.prepare(&sql).map_err(sqlite_err(path))?;
-    let mut rows = stmt
-        .query([if replay { i64::MIN } else { resume_after }])
-        .map_err(sqlite_err(path))?;
-    let mut replaying = replay;
-    let mut builder = UnitsBuilder::new(registry, tz);
+) -> Result<bool> {
+    let mut stmt = conn.prepare_cached(select).map_err(sqlite_err(path))?;
+    let mut rows = stmt.query([range.lo, range.hi]).map_err(sqlite_err(path))?;
     let mut bufs: Vec<String> = (0..UNIT_COLUMNS.len())
         .map(|_| String::with_capacity(64))
         .collect();
     let mut rejects = Vec::new();
     let mut read = 0u64;
-    let mut last_id = resume_after;
-    let send = |builder: &mut UnitsBuilder,
-                last_id: i64,
-                read: u64,
-                rejects: &mut Vec<RowReject>|
-     -> bool {
-        let msg = Msg::Batch {
-            batch: builder.finish(),
-            registry: builder.registry().clone(),
-            last_id,
-            rows: read,
-            rejects: std::mem::take(rejects),
-        };
-        tx.blocking_send(msg).is_ok()
-    };
+    let mut last_id = range.lo;
     while let Some(row) = rows.next().map_err(sqlite_err(path))? {
-        let id = row
-            .get_ref(0)
-            .ok()
-            .and_then(|v| int_of(v).ok())
-            .unwrap_or(0);
-        if replaying && (id > resume_after || rejects.len() >= batch_rows) {
-            drop(builder.finish());
-            let msg = Msg::Replayed {
+        read += 1;
+        last_id = append_row(row, &mut bufs, builder, &mut rejects);
+        if replay {
+            if builder.len() >= batch_rows {
+                drop(builder.finish());
+            }
+            if rejects.len() >= batch_rows {
+                let msg = Msg::Replayed {
+                    rejects: std::mem::take(&mut rejects),
+                };
+                if tx.blocking_send(msg).is_err() {
+                    return Ok(false);
+                }
+            }
+        } else if read as usize >= batch_rows {
+            let msg = Msg::Batch {
+                batch: builder.finish(),
+                registry: builder.registry().clone(),
+                last_id,
+                rows: read,
                 rejects: std::mem::take(&mut rejects),
             };
             if tx.blocking_send(msg).is_err() {
-                return Ok(());
-            }
-            replaying = id <= resume_after;
-        }
-        if replaying && builder.len() >= batch_rows {
-            drop(builder.finish());
-        }
-        if !replaying {
-            read += 1;
-            last_id = id;
-        }
-        let parsed = row_texts(row, &mut bufs).and_then(|texts| -> ParsedRow<'_> {
-            let int = |i: usize| -> std::result::Result<i64, (usize, String)> {
-                let v = row.get_ref(i).map_err(|e| (i, e.to_string()))?;
-                int_of(v).map_err(|e| (i, e))
-            };
-            Ok((texts, int(11)?, int(12)?, int(13)?, int(31)? != 0, int(32)?))
-        });
-        let (b, created, started, ended, ignore, num_updates) = match parsed {
-            Ok(v) => v,
-            Err((col, reason)) => {
-                let value = row
-                    .get_ref(col)
-                    .map(|v| match v {
-                        ValueRef::Text(t) => String::from_utf8_lossy(t).chars().take(200).collect(),
-                        other => format!("{other:?}"),
-                    })
-                    .unwrap_or_default();
-                rejects.push(RowReject {
-                    location: format!("id {id}"),
-                    field: UNIT_COLUMNS[col].to_string(),
-                    value,
-                    reason,
-                });
-                continue;
-            }
-        };
-        let r = CeemsUnitRow {
-            id,
-            resource_manager: b[1],
-            cluster_id: b[2],
-            uuid: b[3],
-            name: b[4],
-            project: b[5],
-            groupname: b[6],
-            username: b[7],
-            created_at: b[8],
-            started_at: b[9],
-            ended_at: b[10],
-            created_at_ts: created,
-            started_at_ts: started,
-            ended_at_ts: ended,
-            elapsed: b[14],
-            state: b[15],
-            allocation: b[16],
-            tags: b[17],
-            metrics: [
-                b[18], b[19], b[20], b[21], b[22], b[23], b[24], b[25], b[26], b[27], b[28], b[29],
-                b[30],
-            ],
-            ignore,
-            num_updates,
-            last_updated_at: b[33],
-        };
-        if let Err(rej) = builder.append_ceems(&r) {
-            rejects.push(rej);
-        }
-        if !replaying && read as usize >= batch_rows {
-            if !send(&mut builder, last_id, read, &mut rejects) {
-                return Ok(());
+                return Ok(false);
             }
             read = 0;
         }
     }
-    if replaying {
-        // Every row was committed already.
+    let msg = if replay {
         drop(builder.finish());
-        if !rejects.is_empty()
-            && tx
-                .blocking_send(Msg::Replayed {
-                    rejects: std::mem::take(&mut rejects),
-                })
-                .is_err()
-        {
-            return Ok(());
+        if rejects.is_empty() {
+            return Ok(true);
         }
-    }
-    if (read > 0 || !rejects.is_empty()) && !send(&mut builder, last_id, read, &mut rejects) {
-        return Ok(());
-    }
-    drop(rows);
-    drop(stmt);
+        Msg::Replayed { rejects }
+    } else {
+        if read == 0 && rejects.is_empty() {
+            return Ok(true);
+        }
+        Msg::Batch {
+            batch: builder.finish(),
+            registry: builder.registry().clone(),
+            last_id,
+            rows: read,
+            rejects,
+        }
+    };
+    Ok(tx.blocking_send(msg).is_ok())
+}
 
-    for table in [Table::Users, Table::Projects, Table::AdminUsers] {
-        let (batch, rejects) = read_members(&conn, path, table)?;
-        if tx
-            .blocking_send(Msg::Members {
-                table,
-                batch,
-                rejects,
-            })
-            .is_err()
-        {
-            return Ok(());
+/// Parses one row of `units` into `builder`, or into `rejects` with the column at fault.
+/// Returns the row's id.
+fn append_row(
+    row: &rusqlite::Row<'_>,
+    bufs: &mut [String],
+    builder: &mut UnitsBuilder,
+    rejects: &mut Vec<RowReject>,
+) -> i64 {
+    let id = row
+        .get_ref(0)
+        .ok()
+        .and_then(|v| int_of(v).ok())
+        .unwrap_or(0);
+    let parsed = row_texts(row, bufs).and_then(|texts| -> ParsedRow<'_> {
+        let int = |i: usize| -> std::result::Result<i64, (usize, String)> {
+            let v = row.get_ref(i).map_err(|e| (i, e.to_string()))?;
+            int_of(v).map_err(|e| (i, e))
+        };
+        Ok((texts, int(11)?, int(12)?, int(13)?, int(31)? != 0, int(32)?))
+    });
+    let (b, created, started, ended, ignore, num_updates) = match parsed {
+        Ok(v) => v,
+        Err((col, reason)) => {
+            let value = row
+                .get_ref(col)
+                .map(|v| match v {
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).chars().take(200).collect(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            rejects.push(RowReject {
+                location: format!("id {id}"),
+                field: UNIT_COLUMNS[col].to_string(),
+                value,
+                reason,
+            });
+            return id;
         }
+    };
+    let r = CeemsUnitRow {
+        id,
+        resource_manager: b[1],
+        cluster_id: b[2],
+        uuid: b[3],
+        name: b[4],
+        project: b[5],
+        groupname: b[6],
+        username: b[7],
+        created_at: b[8],
+        started_at: b[9],
+        ended_at: b[10],
+        created_at_ts: created,
+        started_at_ts: started,
+        ended_at_ts: ended,
+        elapsed: b[14],
+        state: b[15],
+        allocation: b[16],
+        tags: b[17],
+        metrics: [
+            b[18], b[19], b[20], b[21], b[22], b[23], b[24], b[25], b[26], b[27], b[28], b[29],
+            b[30],
+        ],
+        ignore,
+        num_updates,
+        last_updated_at: b[33],
+    };
+    if let Err(rej) = builder.append_ceems(&r) {
+        rejects.push(rej);
     }
-    Ok(())
+    id
 }
 
 fn read_members(
@@ -697,4 +899,71 @@ fn read_members(
         }
     }
     Ok((builder.finish(), rejects))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(lo: i64, hi: i64) -> IdRange {
+        IdRange { lo, hi }
+    }
+
+    /// The ranges cover `lo..=hi` exactly, in order, without overlap.
+    fn covers(ranges: &[IdRange], lo: i64, hi: i64) -> bool {
+        ranges.first().map(|x| x.lo) == Some(lo)
+            && ranges.last().map(|x| x.hi) == Some(hi)
+            && ranges.iter().all(|x| x.lo <= x.hi)
+            && ranges
+                .windows(2)
+                .all(|w| w[0].hi.checked_add(1) == Some(w[1].lo))
+    }
+
+    #[test]
+    fn dense_ids_split_into_batches() {
+        let v = id_ranges(1, 2000, 2000, 500);
+        assert_eq!(v, [r(1, 500), r(501, 1000), r(1001, 1500), r(1501, 2000)]);
+        // A remainder gets a range of its own width, cut at the end.
+        let v = id_ranges(1, 1001, 1001, 500);
+        assert_eq!(v, [r(1, 334), r(335, 668), r(669, 1001)]);
+    }
+
+    #[test]
+    fn sparse_and_degenerate_ids() {
+        // 10 rows spread over a million ids, batch of 4: three ranges.
+        let v = id_ranges(1, 1_000_000, 10, 4);
+        assert_eq!(v.len(), 3);
+        assert!(covers(&v, 1, 1_000_000));
+        assert_eq!(id_ranges(7, 7, 1, 100), [r(7, 7)]);
+        // Fewer rows than a batch: one range.
+        assert_eq!(id_ranges(-5, 5, 3, 100), [r(-5, 5)]);
+        // Batch size 1 over dense ids: one range per id.
+        assert_eq!(id_ranges(1, 3, 3, 1), [r(1, 1), r(2, 2), r(3, 3)]);
+    }
+
+    #[test]
+    fn the_whole_id_space_does_not_overflow() {
+        let v = id_ranges(i64::MIN, i64::MAX, 3, 1);
+        assert_eq!(v.len(), 3);
+        assert!(covers(&v, i64::MIN, i64::MAX));
+        let v = id_ranges(i64::MAX - 1, i64::MAX, 2, 1);
+        assert_eq!(v, [r(i64::MAX - 1, i64::MAX - 1), r(i64::MAX, i64::MAX)]);
+    }
+
+    #[test]
+    fn only_an_integer_primary_key_named_id_is_a_rowid() {
+        let conn = Connection::open_in_memory().unwrap();
+        let path = Path::new("test.db");
+        conn.execute_batch("CREATE TABLE units (id integer not null primary key, uuid text)")
+            .unwrap();
+        assert!(id_is_rowid(&conn, path).unwrap());
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE units (id text primary key, uuid text)")
+            .unwrap();
+        assert!(!id_is_rowid(&conn, path).unwrap());
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE units (id integer, uuid text)")
+            .unwrap();
+        assert!(!id_is_rowid(&conn, path).unwrap());
+    }
 }

@@ -265,8 +265,8 @@ async fn upsert_units(
     let k = key_cols(&incoming)?;
 
     // Newest version of each key inside the batch.
-    let mut newest: HashMap<(&str, &str, Option<i64>), usize> =
-        HashMap::with_capacity(incoming.num_rows());
+    let mut newest: HashMap<(&str, &str, Option<i64>), usize, ahash::RandomState> =
+        HashMap::with_capacity_and_hasher(incoming.num_rows(), ahash::RandomState::new());
     for i in 0..incoming.num_rows() {
         let key = (k.cluster.value(i), k.uuid.value(i), opt(k.started, i));
         match newest.get_mut(&key) {
@@ -326,7 +326,7 @@ async fn upsert_units(
                     concat_batches(&key_schema, &b)?
                 });
             }
-            let mut index: HashMap<UnitKey<'_>, StoredAt> = HashMap::new();
+            let mut index: HashMap<UnitKey<'_>, StoredAt, ahash::RandomState> = HashMap::default();
             let stored_keys: Vec<KeyCols<'_>> =
                 stored.iter().map(key_cols).collect::<Result<_>>()?;
             for (fi, kc) in stored_keys.iter().enumerate() {
