@@ -45,7 +45,7 @@ build: own-cache ## Debug build of the ceems-lake binary
 	$(CARGO) build -p ceems-lake-api --bin ceems-lake
 
 .PHONY: release
-release: own-cache ## Release build (no LTO; minutes, not tens of minutes)
+release: own-cache ## Release build (no LTO; about 20 min on 2 cores the first time, then minutes)
 	$(CARGO) build --release -p ceems-lake-api --bin ceems-lake
 
 .PHONY: dist

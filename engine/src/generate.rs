@@ -481,7 +481,15 @@ impl Generator {
         let network = cluster.network_monitoring;
         fill_metrics(rng, dists, network, &facts, &mut unit.metrics);
 
-        let tl_last = facts.last_update_s;
+        // `last_updated_at` has no offset and is read back as the first pass of a repeated
+        // hour: an update in the second pass moves to the next cycle that reads back right, so
+        // the stored last update never comes before the unit's end.
+        let mut tl_last = facts.last_update_s;
+        while format::wall_clock_reads_earlier(spec.time_zone, tl_last)
+            && tl_last + CYCLE_S <= *horizon_s
+        {
+            tl_last += CYCLE_S;
+        }
         unit.started_at_ts = facts.start_s * 1000;
         set_time_with_offset(&mut unit.started_at, spec.time_zone, facts.start_s);
         unit.ended_at_ts = facts.end_s.map_or(0, |e| e * 1000);

@@ -78,6 +78,19 @@ pub(super) fn set_time_naive(buf: &mut String, tz: Tz, s: i64) {
     push_wall_clock(buf, s + i64::from(offset_seconds(tz, s)));
 }
 
+/// Whether the wall-clock time of Unix second `s` in `tz` also names an earlier instant: `s`
+/// falls in the second pass of the hour repeated when clocks go back. Offset-less time strings
+/// such as `last_updated_at` are read as the first pass.
+pub(super) fn wall_clock_reads_earlier(tz: Tz, s: i64) -> bool {
+    let Some(utc) = DateTime::from_timestamp(s, 0) else {
+        return false;
+    };
+    let local = utc.with_timezone(&tz).naive_local();
+    tz.from_local_datetime(&local)
+        .earliest()
+        .is_some_and(|first| first.timestamp() < s)
+}
+
 /// Replaces `buf` with a duration as `[D-]HH:MM:SS` (the day prefix only from one day on).
 pub(super) fn set_elapsed(buf: &mut String, seconds: i64) {
     buf.clear();
@@ -223,6 +236,19 @@ mod tests {
         let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
         set_time_with_offset(&mut s, kolkata, 0);
         assert_eq!(s, "1970-01-01T05:30:00+0530");
+    }
+
+    #[test]
+    fn the_second_pass_of_a_repeated_hour_is_detected() {
+        let tz: Tz = "Europe/Paris".parse().unwrap();
+        // 2025-10-26: clocks go back from 03:00 CEST to 02:00 CET (01:00 UTC).
+        let first_pass = 1_761_437_700; // 00:15 UTC = 02:15 CEST
+        let second_pass = first_pass + 3600; // 01:15 UTC = 02:15 CET
+        assert!(!wall_clock_reads_earlier(tz, first_pass));
+        assert!(wall_clock_reads_earlier(tz, second_pass));
+        assert!(!wall_clock_reads_earlier(tz, 1_761_444_000)); // 02:00 UTC = 03:00 CET
+        let utc: Tz = "UTC".parse().unwrap();
+        assert!(!wall_clock_reads_earlier(utc, second_pass));
     }
 
     #[test]

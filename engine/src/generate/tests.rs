@@ -459,11 +459,11 @@ fn sqlite_file_is_a_consistent_ceems_database() {
         let last_updated = NaiveDateTime::parse_from_str(&text(33), "%Y-%m-%dT%H:%M:%S").unwrap();
         let candidates = tz.from_local_datetime(&last_updated);
         let seen_until = if ended_ts == 0 { s.end_ms } else { ended_ts };
+        // Readers take the first pass of a repeated hour: that reading must not precede the end.
         assert!(
-            [candidates.earliest(), candidates.latest()]
-                .into_iter()
-                .flatten()
-                .any(|t| t.timestamp_millis() >= seen_until && t.timestamp_millis() <= s.end_ms),
+            candidates.earliest().is_some_and(
+                |t| t.timestamp_millis() >= seen_until && t.timestamp_millis() <= s.end_ms
+            ),
             "{uuid}: last_updated_at {last_updated}"
         );
         assert!(int(32) >= 1, "num_updates");
@@ -591,4 +591,63 @@ fn member_rows_have_the_formats_of_each_manager() {
     assert_eq!(admins[0].name, "admin");
     assert_eq!(admins[1].name, "ceems-int-svc");
     assert_eq!(admins[0].last_updated_at, "2026-11-01T01:00:00");
+}
+
+#[test]
+fn last_updates_in_a_repeated_hour_read_back_no_earlier_than_the_end() {
+    // Three days around the night of 2025-10-26, when Paris lives 02:00–03:00 twice.
+    let s = GenerateSpec {
+        units: 5_000,
+        end_ms: 1_761_523_200_000, // 2025-10-27T00:00:00Z
+        years: 3.0 / 365.25,
+        ..spec(0, 5)
+    };
+    let tz = s.time_zone;
+    let mut checked = 0;
+    let mut ends_in_second_pass = 0;
+    for u in collect(&s) {
+        if u.last_updated_at.len() != 19 {
+            continue; // with an offset: unambiguous
+        }
+        let naive = NaiveDateTime::parse_from_str(&u.last_updated_at, "%Y-%m-%dT%H:%M:%S").unwrap();
+        // How readers take an offset-less time: the first pass of a repeated hour.
+        let read_back = tz.from_local_datetime(&naive).earliest().unwrap();
+        let seen_until = if u.ended_at_ts == 0 {
+            s.end_ms
+        } else {
+            u.ended_at_ts
+        };
+        assert!(
+            read_back.timestamp_millis() >= seen_until,
+            "unit {}: last_updated_at {} reads back before its end {}",
+            u.id,
+            u.last_updated_at,
+            seen_until
+        );
+        checked += 1;
+        if u.ended_at_ts != 0 {
+            let local = Utc
+                .timestamp_millis_opt(u.ended_at_ts)
+                .unwrap()
+                .with_timezone(&tz)
+                .naive_local();
+            if tz
+                .from_local_datetime(&local)
+                .earliest()
+                .unwrap()
+                .timestamp_millis()
+                < u.ended_at_ts
+            {
+                ends_in_second_pass += 1;
+            }
+        }
+    }
+    assert!(
+        checked > 1000,
+        "{checked} units with an offset-less last update"
+    );
+    assert!(
+        ends_in_second_pass > 0,
+        "no unit ends in the repeated hour: the case is not exercised"
+    );
 }
