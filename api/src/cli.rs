@@ -271,8 +271,14 @@ pub struct VacuumArgs {
     /// Grace period for readers and writers: keep the files of every version that was the
     /// newest at some moment within this many seconds (a server or query still reading it),
     /// and never delete an unreferenced file younger than this (a commit in flight).
+    /// Below 600 it is refused unless --force is given.
     #[arg(long, default_value_t = 3600)]
     pub min_age_seconds: u64,
+    /// Allow --min-age-seconds below 600. Only safe while no other process (an import, a
+    /// compaction, a server or query) uses the store: a commit in flight writes its files
+    /// before publishing them, and vacuum would delete them as unreferenced.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,13 @@ use ceems_lake_api::{cmd, logging};
 use ceems_lake_engine::store::Store;
 use clap::Parser;
 
+/// Stack of the thread that plans queries. Planning and optimising walk expression trees
+/// recursively: a `WHERE` of a few hundred `OR`s overflows the default 8 MiB of the main thread
+/// in a debug build. Untouched pages cost nothing, so it is generous.
+const PLANNER_STACK: usize = 512 << 20;
+/// Stack of the runtime's worker threads, which evaluate those trees.
+const WORKER_STACK: usize = 64 << 20;
+
 fn main() -> ExitCode {
     quiet_on_closed_stdout();
     let cli = Cli::parse();
@@ -14,8 +21,23 @@ fn main() -> ExitCode {
         eprintln!("error: {e:#}");
         return ExitCode::from(2);
     }
+    match std::thread::Builder::new()
+        .name("main-planner".into())
+        .stack_size(PLANNER_STACK)
+        .spawn(move || run_command(cli))
+    {
+        Ok(t) => t.join().unwrap_or(ExitCode::FAILURE),
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(rt) => rt,

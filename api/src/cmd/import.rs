@@ -20,7 +20,7 @@ use crate::progress::CliObserver;
 pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::CeemsSqlite(a) => {
-            let (opts, observer) = setup(&a.import)?;
+            let (opts, observer) = setup(&a.import, std::slice::from_ref(&a.file))?;
             tracing::info!(file = %a.file.display(), store = store.location(), time_zone = %opts.time_zone.name(), "importing CEEMS database");
             let started = Instant::now();
             let res = ceems_sqlite::import(store, &a.file, &opts, &observer).await;
@@ -36,7 +36,7 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ImportCommand::Sacct(a) => {
-            let (opts, observer) = setup(&a.import)?;
+            let (opts, observer) = setup(&a.import, &a.files)?;
             let fields = match (&a.fields, &a.header_file) {
                 (Some(f), _) => Some(sacct::split_field_list(f)),
                 (None, Some(p)) => Some(read_header_file(p)?),
@@ -60,7 +60,7 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Swf(a) => {
-            let (opts, observer) = setup(&a.import)?;
+            let (opts, observer) = setup(&a.import, &a.files)?;
             let sopts = SwfOptions {
                 cluster_id: nonempty(Some(&a.cluster_id), "--cluster-id")?.unwrap_or_default(),
                 resource_manager: a.resource_manager.clone(),
@@ -76,7 +76,7 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Ndjson(a) => {
-            let (opts, observer) = setup(&a.import)?;
+            let (opts, observer) = setup(&a.import, &a.files)?;
             let eopts = export_options(a)?;
             each_file(&a.files, &a.import, &observer, |f| {
                 tracing::info!(file = %f.display(), store = store.location(), "importing NDJSON units");
@@ -85,7 +85,7 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Parquet(a) => {
-            let (opts, observer) = setup(&a.import)?;
+            let (opts, observer) = setup(&a.import, &a.files)?;
             let eopts = export_options(a)?;
             each_file(&a.files, &a.import, &observer, |f| {
                 tracing::info!(file = %f.display(), store = store.location(), "importing Parquet units");
@@ -258,10 +258,20 @@ fn zone(a: &ImportArgs) -> anyhow::Result<DataTz> {
     Ok(DataTz::Local)
 }
 
-fn setup(a: &ImportArgs) -> anyhow::Result<(ImportOptions, CliObserver)> {
+fn setup(a: &ImportArgs, inputs: &[PathBuf]) -> anyhow::Result<(ImportOptions, CliObserver)> {
     let tz = zone(a)?;
     if a.batch_size == 0 {
         anyhow::bail!("--batch-size must be at least 1");
+    }
+    // The rejects file is created (emptied) before anything is read: it must not be an input.
+    if let Some(r) = &a.rejects
+        && let Some(input) = inputs.iter().find(|i| same_file(r, i))
+    {
+        anyhow::bail!(
+            "--rejects {} is the input file {}: choose another path for the rejects",
+            r.display(),
+            input.display()
+        );
     }
     let show = !a.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let observer = CliObserver::new(show, a.rejects.as_deref())?;
@@ -272,6 +282,11 @@ fn setup(a: &ImportArgs) -> anyhow::Result<(ImportOptions, CliObserver)> {
         },
         observer,
     ))
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// Prints the closing summary of an import.

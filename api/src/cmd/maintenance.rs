@@ -18,7 +18,25 @@ pub async fn run_compact(store: &Store, a: &CompactArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shortest grace period `vacuum` accepts without `--force`: far longer than any commit takes
+/// between writing its first file and publishing it.
+pub const SAFE_MIN_AGE_SECONDS: u64 = 600;
+
 pub async fn run_vacuum(store: &Store, a: &VacuumArgs) -> anyhow::Result<()> {
+    if a.min_age_seconds < SAFE_MIN_AGE_SECONDS && !a.force {
+        anyhow::bail!(
+            "--min-age-seconds {} is below {SAFE_MIN_AGE_SECONDS}: files an import or compaction \
+             is about to commit, and versions a server or query is still reading, could be \
+             deleted. Nothing was deleted. Add --force if no other process uses the store",
+            a.min_age_seconds
+        );
+    }
+    if a.min_age_seconds < SAFE_MIN_AGE_SECONDS {
+        tracing::warn!(
+            min_age_seconds = a.min_age_seconds,
+            "short grace period forced: any commit in flight now loses its files"
+        );
+    }
     let o = vacuum(
         store,
         a.keep_versions,

@@ -4,7 +4,9 @@
 //! read and parsed by a few threads (one connection each; SQLite's row decoding is most of the
 //! work) while the importer merges, writes and commits the batches strictly in id order, each
 //! together with the highest `id` it contains, so an interrupted import resumes after the last
-//! committed batch. `users`, `projects` and `admin_users` are small and committed last.
+//! committed batch. `users`, `projects` and `admin_users` are small and committed first, so
+//! every version the import publishes has the projects (which decide who sees a unit) of the
+//! units it holds.
 //! Either network column spelling (`total_outgress_stats`, later `total_egress_stats`) is read.
 
 use std::collections::HashSet;
@@ -203,11 +205,6 @@ enum Msg {
     Replayed {
         rejects: Vec<RowReject>,
     },
-    Members {
-        table: Table,
-        batch: arrow::record_batch::RecordBatch,
-        rejects: Vec<RowReject>,
-    },
     Failed(Error),
 }
 
@@ -277,6 +274,30 @@ pub async fn import(
         ));
     }
     observer.total(remaining as u64);
+
+    // The small tables first, in one commit of their own (nothing when they are unchanged).
+    let mut members = Transaction::new(
+        store,
+        format!("import ceems-sqlite {} (users, projects)", path.display()),
+    );
+    for table in [Table::Users, Table::Projects, Table::AdminUsers] {
+        let (batch, rejects) = read_members(&conn, path, table)?;
+        summary.rows_rejected += rejects.len() as u64;
+        for r in &rejects {
+            observer.reject(r);
+        }
+        let n = batch.num_rows() as u64;
+        match table {
+            Table::Users => summary.users += n,
+            Table::Projects => summary.projects += n,
+            Table::AdminUsers => summary.admin_users += n,
+            Table::Units => {}
+        }
+        members.upsert_members(table, batch);
+    }
+    let o = members.commit().await?;
+    summary.add(&o);
+    observer.committed(&o);
 
     let select = format!(
         "SELECT {} FROM units WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
@@ -386,43 +407,23 @@ pub async fn import(
                     return Ok(());
                 }
             }
-            if r == 0 {
-                // The small tables, once every unit is read.
-                for table in [Table::Users, Table::Projects, Table::AdminUsers] {
-                    let (batch, rejects) = read_members(&conn, &path, table)?;
-                    let msg = Msg::Members {
-                        table,
-                        batch,
-                        rejects,
-                    };
-                    if tx.blocking_send(msg).is_err() {
-                        return Ok(());
-                    }
-                }
-            }
             Ok(())
         })?);
     }
     drop(conn);
 
-    let mut members = Transaction::new(
-        store,
-        format!("import ceems-sqlite {} (users, projects)", path.display()),
-    );
     let mut result = Ok(());
     let mut last_committed_id = resume_after;
     let mut turn = 0usize;
-    // The units, range after range; then what reader 0 sends last: the small tables.
+    // The units, range after range, each from the reader that was given it.
     let mut ranges_left = ranges.len();
-    loop {
-        let rx = &mut channels[if ranges_left > 0 { turn % readers } else { 0 }];
+    while ranges_left > 0 {
+        let rx = &mut channels[turn % readers];
         let Some(msg) = rx.recv().await else {
-            if ranges_left > 0 {
-                result = Err(Error::InvalidArgument(format!(
-                    "{}: a reader thread stopped before the end of its id range",
-                    path.display()
-                )));
-            }
+            result = Err(Error::InvalidArgument(format!(
+                "{}: a reader thread stopped before the end of its id range",
+                path.display()
+            )));
             break;
         };
         match msg {
@@ -474,24 +475,6 @@ pub async fn import(
                 }
             }
             Msg::Replayed { .. } => {}
-            Msg::Members {
-                table,
-                batch,
-                rejects,
-            } => {
-                summary.rows_rejected += rejects.len() as u64;
-                for r in &rejects {
-                    observer.reject(r);
-                }
-                let n = batch.num_rows() as u64;
-                match table {
-                    Table::Users => summary.users += n,
-                    Table::Projects => summary.projects += n,
-                    Table::AdminUsers => summary.admin_users += n,
-                    Table::Units => {}
-                }
-                members.upsert_members(table, batch);
-            }
             Msg::Failed(e) => {
                 result = Err(e);
                 break;
@@ -503,7 +486,11 @@ pub async fn import(
         let _ = t.join();
     }
     result?;
-    members.set_source_progress(
+    let mut done = Transaction::new(
+        store,
+        format!("import ceems-sqlite {} (complete)", path.display()),
+    );
+    done.set_source_progress(
         &source,
         SourceProgress {
             position: last_committed_id.max(0) as u64,
@@ -511,7 +498,7 @@ pub async fn import(
             listed: listed_total,
         },
     );
-    let o = members.commit().await?;
+    let o = done.commit().await?;
     summary.add(&o);
     observer.committed(&o);
     Ok(summary)
@@ -948,6 +935,54 @@ mod tests {
         assert!(covers(&v, i64::MIN, i64::MAX));
         let v = id_ranges(i64::MAX - 1, i64::MAX, 2, 1);
         assert_eq!(v, [r(i64::MAX - 1, i64::MAX - 1), r(i64::MAX, i64::MAX)]);
+    }
+
+    /// Who may see a unit follows from the projects table: every version an import publishes
+    /// that holds units also holds every user and project of the database.
+    #[tokio::test]
+    async fn every_version_with_units_has_the_users_and_projects() {
+        use crate::generate::{GenerateSpec, write_ceems_sqlite};
+        use crate::ingest::Quiet;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("ceems.db");
+        let spec = GenerateSpec {
+            units: 400,
+            seed: 7,
+            ..GenerateSpec::default()
+        };
+        write_ceems_sqlite(&spec, &db, &mut |_| {}).unwrap();
+        let conn = Connection::open(&db).unwrap();
+        let count = |t: &str| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap() as u64
+        };
+        let (users, projects) = (count("users"), count("projects"));
+        assert!(users > 0 && projects > 0);
+
+        let store = Store::open(dir.path().join("lake").to_str().unwrap(), &[]).unwrap();
+        let opts = ImportOptions {
+            batch_rows: 50,
+            ..ImportOptions::default()
+        };
+        import(&store, &db, &opts, &Quiet).await.unwrap();
+        let versions = store.versions().await.unwrap();
+        assert!(versions.len() >= 400 / 50, "{versions:?}");
+        let mut with_units = 0;
+        for v in versions {
+            let m = store.load(v).await.unwrap();
+            if m.rows(Table::Units) > 0 {
+                with_units += 1;
+                assert_eq!(m.rows(Table::Users), users, "version {v}");
+                assert_eq!(m.rows(Table::Projects), projects, "version {v}");
+            }
+        }
+        assert!(with_units >= 8);
+        assert_eq!(
+            store.snapshot().await.unwrap().manifest.rows(Table::Units),
+            400
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! `import ndjson`: one unit per line in the API's unit JSON shape (the objects of the `data`
 //! array `/api/v1/units` returns), so exports round-trip.
 //!
-//! `uuid` is required, everything else optional. Time strings are kept as given; a missing
-//! `*_ts` is read from its string (offset or data zone) and a missing string is rendered from
-//! its `*_ts`. `allocation` and `tags` are objects, the metric maps objects of numbers. Fields
+//! `uuid` and at least one of the creation, start and end times are required, everything else
+//! optional. Time strings are kept as given; a missing `*_ts` is read from its string (offset
+//! or data zone) and a missing string is rendered from its `*_ts`. `allocation` and `tags` are objects, the metric maps objects of numbers. Fields
 //! the API hides may be given too: `ignore`, `num_updates`, `last_updated_at`,
 //! `last_updated_at_ts`. Without them `last_updated_at` is the unit's end (else start, else
 //! creation), so importing the same export twice changes nothing.
@@ -163,6 +163,17 @@ pub fn emit_generic(
                 Err(why) => return fail(out, names[k], t, why),
             }
         }
+    }
+    if ts.iter().all(Option::is_none) {
+        // Every unit is created at some time; a line without any time is not a unit record
+        // (an export made with a field selection, say) and would be stored as another unit
+        // beside the real one, since the start time is part of a unit's key.
+        return fail(
+            out,
+            "created_at",
+            "",
+            "no creation, start or end time: a unit needs at least one",
+        );
     }
     let bufs_text = [&mut bufs.created, &mut bufs.started, &mut bufs.ended];
     for (k, buf) in bufs_text.into_iter().enumerate() {

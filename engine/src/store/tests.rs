@@ -203,6 +203,63 @@ async fn concurrent_writers_both_land() {
     }
 }
 
+/// Many writers racing on every commit: with a randomised, growing pause after each lost race
+/// none of them runs out of attempts (without it the slowest planner can lose every race).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_racing_writers_all_land() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().to_str().unwrap(), &[]).unwrap();
+    let (writers, commits) = (6, 6);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..commits {
+                // A few units per commit, spread over partitions, so planning takes a while.
+                let ids: Vec<String> = (0..20).map(|k| format!("w{w}-{i}-{k}")).collect();
+                let units: Vec<U<'_>> = ids
+                    .iter()
+                    .enumerate()
+                    .map(|(k, id)| u(id, JAN + (k as i64 % 3) * (FEB - JAN), 1, "A"))
+                    .collect();
+                let base = store.snapshot().await.unwrap();
+                let (b, r) = batch(&base.manifest.metric_keys, &units);
+                let mut t = Transaction::new(&store, "test");
+                t.upsert_units(b, &r);
+                t.commit().await.expect("a racing writer gave up");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let n = (writers * commits * 20) as i64;
+    assert_eq!(scalar_i64(&store, "select count(*) from units").await, n);
+    assert_eq!(
+        store.latest_version().await.unwrap(),
+        (writers * commits) as u64
+    );
+}
+
+#[test]
+fn backoff_grows_is_randomised_and_capped() {
+    use crate::store::transaction::backoff;
+    for attempt in 0..30 {
+        let ceiling = (20u64 << attempt.min(16)).min(2000);
+        for _ in 0..50 {
+            let ms = backoff(attempt).as_secs_f64() * 1000.0;
+            assert!(
+                ms >= ceiling as f64 * 0.5 - 1e-9 && ms <= ceiling as f64 + 1e-9,
+                "attempt {attempt}: {ms} ms outside [{}, {ceiling}]",
+                ceiling as f64 * 0.5
+            );
+        }
+    }
+    let distinct: std::collections::HashSet<u128> =
+        (0..20).map(|_| backoff(3).as_nanos()).collect();
+    assert!(distinct.len() > 1, "the pause is not randomised");
+}
+
 #[tokio::test]
 async fn old_snapshots_are_stable_while_writers_commit() {
     let dir = tempfile::tempdir().unwrap();

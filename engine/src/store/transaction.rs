@@ -35,7 +35,20 @@ type UnitKey<'a> = (&'a str, Option<i64>);
 type StoredAt = (usize, usize, Option<i64>);
 
 /// How many times a commit is re-planned after losing a race to another writer.
-const MAX_ATTEMPTS: usize = 16;
+const MAX_ATTEMPTS: usize = 24;
+/// First pause after a lost race; it doubles with every further loss, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(20);
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long to wait before re-planning after losing `attempt + 1` races: exponential, with
+/// the full range randomised so that writers which lost together do not retry together and
+/// the one that keeps losing is not always the slowest to plan.
+pub(crate) fn backoff(attempt: usize) -> std::time::Duration {
+    let ceiling = FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(MAX_BACKOFF);
+    ceiling.mul_f64(rand::random_range(0.5..=1.0))
+}
 
 /// What a commit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,8 +121,15 @@ impl Transaction {
             let base = self.store.load(self.store.latest_version().await?).await?;
             match self.try_commit(&base).await {
                 Err(Error::CommitConflict { version }) => {
-                    tracing::info!(attempt, version, "commit lost a race, planning again");
+                    let pause = backoff(attempt);
+                    tracing::info!(
+                        attempt,
+                        version,
+                        pause_ms = pause.as_millis() as u64,
+                        "commit lost a race to another writer, planning again after a pause"
+                    );
                     last = Some(version);
+                    tokio::time::sleep(pause).await;
                 }
                 other => return other,
             }

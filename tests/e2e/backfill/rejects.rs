@@ -87,6 +87,7 @@ not json
 {"cluster_id":"nd","uuid":"e","started_at":"soon"}
 {"cluster_id":"nd","uuid":"f","ended_at":"2024-01-01T00:00:00Z"}
 {"cluster_id":"nd","uuid":"g","ended_at_ts":-1}
+{"cluster_id":"nd","uuid":"a","state":"COMPLETED"}
 "#;
 
 #[test]
@@ -194,7 +195,7 @@ fn every_line_not_imported_is_listed_with_its_reason() {
         &[&export],
         &["--time-zone", "UTC", "--rejects", utf8(&rejects)],
     ));
-    assert_eq!((s.read, s.inserted, s.rejected), (9, 2, 7));
+    assert_eq!((s.read, s.inserted, s.rejected), (10, 2, 8));
     check(
         &rejects,
         &export,
@@ -206,9 +207,16 @@ fn every_line_not_imported_is_listed_with_its_reason() {
             (6, "total_time_seconds", "\"abc\"", "not a number"),
             (7, "started_at", "soon", "not a time"),
             (9, "ended_at_ts", "-1", "milliseconds since 1970"),
+            // No time at all (e.g. an export made with a field selection): it would become
+            // a second unit "a" beside the one of line 1.
+            (10, "created_at", "", "no creation, start or end time"),
         ],
     );
     assert_eq!(uuids(&data, "nd"), set(&["a", "f"]));
+    assert_eq!(
+        sql_csv(&data, "select count(*) from units where cluster_id = 'nd'")[0][0],
+        "2"
+    );
 
     // Parquet, written by `sql --format parquet`: rows are numbered from 1.
     let parquet = dir.path().join("bad.parquet");
@@ -220,8 +228,9 @@ fn every_line_not_imported_is_listed_with_its_reason() {
             "parquet",
             "--output",
             utf8(&parquet),
-            "select * from (values ('pq', 'x'), ('pq', ''), ('', 'y'), ('pq', 'z')) \
-             as t(cluster_id, uuid)",
+            "select * from (values ('pq', 'x', 1700000000000), ('pq', '', 1700000000000), \
+             ('', 'y', 1700000000000), ('pq', 'z', 1700000000000), ('pq', 'w', NULL)) \
+             as t(cluster_id, uuid, started_at_ts)",
         ],
     );
     let rejects = dir.path().join("parquet.rejects");
@@ -231,13 +240,14 @@ fn every_line_not_imported_is_listed_with_its_reason() {
         &[&parquet],
         &["--time-zone", "UTC", "--rejects", utf8(&rejects)],
     ));
-    assert_eq!((s.read, s.inserted, s.rejected), (4, 2, 2));
+    assert_eq!((s.read, s.inserted, s.rejected), (5, 2, 3));
     check(
         &rejects,
         &parquet,
         &[
             (2, "uuid", "", "missing"),
             (3, "cluster_id", "", "missing cluster_id"),
+            (5, "created_at", "", "no creation, start or end time"),
         ],
     );
     assert_eq!(uuids(&data, "pq"), set(&["x", "z"]));
@@ -323,4 +333,28 @@ fn a_file_that_gives_nothing_fails_the_command() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The rejects file is emptied before the input is read, so it may not be the input, however
+/// the path is spelled; the input stays as it was and nothing is imported.
+#[test]
+fn a_rejects_file_that_is_the_input_is_refused() {
+    let dir = scratch("rejects-input");
+    let data = dir.path().join("lake");
+    let dump = dir.path().join("jobs.sacct");
+    write(&dump, SACCT);
+    let same = dir.path().join(".").join("jobs.sacct");
+    for rejects in [&dump, &same] {
+        let out = import(
+            &data,
+            "sacct",
+            &[&dump],
+            &["--time-zone", "UTC", "--rejects", utf8(rejects)],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "accepted: {stderr}");
+        assert!(stderr.contains("is the input file"), "{stderr}");
+        assert_eq!(std::fs::read_to_string(&dump).unwrap(), SACCT);
+    }
+    assert!(!data.join("_manifest").exists() || ceems_lake_tests::store_version(&data) == 0);
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ceems_lake_tests::{import_ceems, import_reference, lake_ok, reference_db, sql_ndjson};
+use ceems_lake_tests::{import_ceems, import_reference, lake, lake_ok, reference_db, sql_ndjson};
 use serde_json::Value;
 
 use super::import::store_units;
@@ -182,9 +182,36 @@ fn newer_versions_win_and_maintenance_keeps_results() {
         "compact --all changed query results"
     );
 
+    // A grace period short enough to delete a commit in flight needs --force; without it
+    // nothing is deleted.
+    let files_before = parquet_files(&data);
+    assert!(files_before > live_files(&data));
+    let out = lake(
+        &data,
+        &["vacuum", "--keep-versions", "1", "--min-age-seconds", "599"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "short grace accepted: {stderr}");
+    assert!(
+        stderr.contains("--force") && stderr.contains("below 600"),
+        "{stderr}"
+    );
+    assert_eq!(
+        parquet_files(&data),
+        files_before,
+        "refused vacuum deleted files"
+    );
+
     let out = lake_ok(
         &data,
-        &["vacuum", "--keep-versions", "1", "--min-age-seconds", "0"],
+        &[
+            "vacuum",
+            "--keep-versions",
+            "1",
+            "--min-age-seconds",
+            "0",
+            "--force",
+        ],
     );
     assert!(out.starts_with("deleted "), "{out}");
     assert_eq!(snapshot(&data), before, "vacuum changed query results");

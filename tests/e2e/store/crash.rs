@@ -183,12 +183,19 @@ fn killed_imports_leave_a_consistent_store_and_resume() {
 
     // Vacuum deletes what the killed runs left behind, never a committed file.
     let version = store_version(&data);
-    lake_ok(&data, &["vacuum", "--min-age-seconds", "0"]);
+    lake_ok(&data, &["vacuum", "--min-age-seconds", "0", "--force"]);
     assert_eq!(store_version(&data), version);
     check_complete(&data, &db, &units, &by_key);
     lake_ok(
         &data,
-        &["vacuum", "--keep-versions", "1", "--min-age-seconds", "0"],
+        &[
+            "vacuum",
+            "--keep-versions",
+            "1",
+            "--min-age-seconds",
+            "0",
+            "--force",
+        ],
     );
     check_complete(&data, &db, &units, &by_key);
     assert_eq!(
