@@ -105,7 +105,8 @@ pub struct ImportArgs {
     pub config_file: Option<PathBuf>,
 
     /// Write every row that was not imported (location, field, value, reason) to this file as
-    /// tab-separated lines, job steps included. Without it, they are printed to standard error.
+    /// tab-separated lines (sacct job steps, skipped by design, included). Without it, they are
+    /// printed to standard error. It may not be one of the input files.
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
 

@@ -56,6 +56,12 @@ fn run_command(cli: Cli) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Writing a CEEMS SQLite file touches no store: do not create one.
+    if let Command::Generate(a) = &cli.command
+        && let Some(path) = &a.ceems_sqlite
+    {
+        return cmd::generate::run_ceems_sqlite(a, path).await;
+    }
     let store = Store::open(&cli.global.data, &store_options())?;
     if matches!(
         cli.command,

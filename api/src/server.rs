@@ -282,7 +282,7 @@ pub async fn serve(store: Store, s: ServeSettings) -> anyhow::Result<()> {
     }
     tracing::info!(
         version = lake.snapshot().version(),
-        units_files = lake
+        data_files = lake
             .snapshot()
             .manifest
             .tables

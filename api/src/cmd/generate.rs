@@ -46,36 +46,48 @@ fn parse_end(s: &str) -> anyhow::Result<i64> {
     anyhow::bail!("--end {s:?}: expected now, YYYY-MM-DD, an RFC 3339 time or Unix seconds")
 }
 
+/// `generate --ceems-sqlite FILE`: writes a CEEMS-format SQLite file; no store is involved.
+pub async fn run_ceems_sqlite(a: &GenerateArgs, path: &std::path::Path) -> anyhow::Result<()> {
+    let spec = spec_of(a)?;
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let started = std::time::Instant::now();
+    let bar = indicatif::ProgressBar::new(spec.units);
+    if !show {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let path = path.to_path_buf();
+    let file = path.display().to_string();
+    let s = tokio::task::spawn_blocking(move || {
+        let mut progress = |n: u64| bar.set_position(n);
+        let r = write_ceems_sqlite(&spec, &path, &mut progress);
+        bar.finish_and_clear();
+        r
+    })
+    .await?
+    .context("cannot write the CEEMS database")?;
+    println!("wrote {file}");
+    println!(
+        "units:       {} ({} running, {} with GPUs) on {} clusters",
+        s.units, s.running_units, s.gpu_units, s.clusters
+    );
+    println!(
+        "users: {}  projects: {}  admin users: {}",
+        s.users, s.projects, s.admin_users
+    );
+    println!("{:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `generate` into the store, through the importers' commit path.
 pub async fn run(store: &Store, a: &GenerateArgs) -> anyhow::Result<()> {
     let spec = spec_of(a)?;
     let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let started = std::time::Instant::now();
-    match &a.ceems_sqlite {
-        Some(path) => {
-            let bar = indicatif::ProgressBar::new(spec.units);
-            if !show {
-                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-            }
-            let path = path.clone();
-            let summary = tokio::task::spawn_blocking(move || {
-                let mut progress = |n: u64| bar.set_position(n);
-                let r = write_ceems_sqlite(&spec, &path, &mut progress);
-                bar.finish_and_clear();
-                r
-            })
-            .await?
-            .context("cannot write the CEEMS database")?;
-            println!("{summary:?}");
-            println!("{:.1} s", started.elapsed().as_secs_f64());
-        }
-        None => {
-            let observer = CliObserver::new(show, None)?;
-            let res = generate_into_store(store, &spec, a.batch_size.max(1), &observer).await;
-            observer.finish();
-            let s = res?;
-            crate::cmd::import::report(&s, started.elapsed(), None);
-        }
-    }
+    let observer = CliObserver::new(show, None)?;
+    let res = generate_into_store(store, &spec, a.batch_size.max(1), &observer).await;
+    observer.finish();
+    let s = res?;
+    crate::cmd::import::report(&s, started.elapsed(), None);
     Ok(())
 }
 

@@ -236,7 +236,7 @@ fn check_complete(
 fn resumed_import_lists_the_rejects_of_the_committed_part() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("generated.db");
-    lake_ok(
+    let out = lake_ok(
         &dir.path().join("unused"),
         &[
             "generate",
@@ -250,6 +250,9 @@ fn resumed_import_lists_the_rejects_of_the_committed_part() {
             db.to_str().expect("utf-8"),
         ],
     );
+    assert!(out.contains("units:       20000 ("), "{out}");
+    // Writing a SQLite file leaves no store folder behind.
+    assert!(!dir.path().join("unused").exists());
     // Two unreadable rows: one early (committed before the kill), one at the end.
     let bad_ids = [3i64, 19_990];
     {
