@@ -523,36 +523,43 @@ async fn upsert_members(
             .iter(),
     )?;
 
-    // Last incoming row per key wins; stored rows survive when no incoming row has their key.
+    // Last incoming row per key wins, in the place of the stored row it replaces; stored rows
+    // survive when no incoming row has their key; new keys follow in the order they came. The
+    // stored order is thus the order rows were first seen, as in the original's tables (its
+    // `/users/admin?role=admin` lists `admin_users` in insertion order, with no ORDER BY).
     let key = |b: &RecordBatch, i: usize| -> (String, String) {
         (
             b.column(1).as_string::<i32>().value(i).to_string(),
             b.column(3).as_string::<i32>().value(i).to_string(),
         )
     };
-    let mut winners: BTreeMap<(String, String), (bool, usize)> = BTreeMap::new();
+    let offset = existing.num_rows() as u32;
+    let mut order: Vec<u32> = Vec::with_capacity(existing.num_rows() + new.num_rows());
+    let mut slot: HashMap<(String, String), usize> = HashMap::new();
     for i in 0..existing.num_rows() {
-        winners.insert(key(&existing, i), (false, i));
+        match slot.entry(key(&existing, i)) {
+            std::collections::hash_map::Entry::Occupied(e) => order[*e.get()] = i as u32,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(order.len());
+                order.push(i as u32);
+            }
+        }
     }
     for i in 0..new.num_rows() {
-        winners.insert(key(&new, i), (true, i));
+        let at = offset + i as u32;
+        match slot.entry(key(&new, i)) {
+            std::collections::hash_map::Entry::Occupied(e) => order[*e.get()] = at,
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(order.len());
+                order.push(at);
+            }
+        }
     }
     let both = concat_batches(&schema, [&existing, &new])?;
-    let offset = existing.num_rows() as u32;
-    let idx: UInt32Array = winners
-        .values()
-        .map(|&(is_new, i)| if is_new { offset + i as u32 } else { i as u32 })
-        .collect();
-    let merged = take_record_batch(&both, &idx)?;
+    let merged = take_record_batch(&both, &UInt32Array::from(order))?;
 
-    // Unchanged content (same rows in key order) → nothing to write.
-    let existing_sorted = {
-        let mut order: Vec<usize> = (0..existing.num_rows()).collect();
-        order.sort_by_key(|&i| key(&existing, i));
-        let idx: UInt32Array = order.into_iter().map(|i| i as u32).collect();
-        take_record_batch(&existing, &idx)?
-    };
-    if existing_sorted == merged {
+    // Unchanged content (same rows in the same order) → nothing to write.
+    if existing == merged {
         return Ok(None);
     }
     let path = format!("{}/{}", table.name(), unique_file_name());

@@ -128,6 +128,11 @@ fn projects_and_users() {
                 let r = srv.get(&format!("{P}/users/admin?{q}"), "adm1");
                 assert_eq!(r.status, 200, "{}", r.text());
                 let data = r.json()["data"].as_array().cloned().unwrap_or_default();
+                // The imported admins come in the order of the database's admin_users rows
+                // (the original has no ORDER BY there), before the configured ones.
+                let listed: Vec<&str> =
+                    data.iter().filter_map(|row| row["name"].as_str()).collect();
+                assert_eq!(&listed[..m.admins.len()], m.admins.as_slice(), "{q}: order");
                 let mut names = BTreeSet::new();
                 for row in &data {
                     let name = row["name"].as_str().unwrap_or_default().to_string();
