@@ -226,6 +226,10 @@ pub struct SqlArgs {
     /// Write results to this file instead of standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+
+    /// Stop a statement that runs longer than this many seconds (0: no limit).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

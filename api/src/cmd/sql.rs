@@ -25,14 +25,15 @@ pub async fn run(store: Store, a: &SqlArgs) -> anyhow::Result<()> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
+    let limit = (a.timeout > 0).then(|| std::time::Duration::from_secs(a.timeout));
     if let Some(q) = &a.query {
-        execute(&lake, q, a.format, &mut out).await?;
+        execute(&lake, q, a.format, &mut out, limit).await?;
         out.flush()?;
         return Ok(());
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        return repl(&lake, a.format, &mut out).await;
+        return repl(&lake, a.format, &mut out, limit).await;
     }
     let mut text = String::new();
     for line in stdin.lock().lines() {
@@ -40,7 +41,7 @@ pub async fn run(store: Store, a: &SqlArgs) -> anyhow::Result<()> {
         text.push('\n');
     }
     for stmt in split_statements(&text) {
-        execute(&lake, &stmt, a.format, &mut out).await?;
+        execute(&lake, &stmt, a.format, &mut out, limit).await?;
     }
     out.flush()?;
     Ok(())
@@ -50,6 +51,7 @@ async fn repl(
     lake: &Lake,
     format: OutputFormat,
     out: &mut Box<dyn Write + Send>,
+    limit: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     eprintln!(
         "ceems-lake SQL on {} (version {}). Tables: units, users, projects, admin_users. End statements with ';', \\q to quit.",
@@ -82,7 +84,7 @@ async fn repl(
         }
         for stmt in split_statements(&buf) {
             let started = std::time::Instant::now();
-            match execute(lake, &stmt, format, out).await {
+            match execute(lake, &stmt, format, out, limit).await {
                 Ok(rows) => {
                     out.flush()?;
                     eprintln!("{rows} rows in {:.3} s", started.elapsed().as_secs_f64());
@@ -137,8 +139,28 @@ pub fn split_statements(text: &str) -> Vec<String> {
     out
 }
 
-/// Runs one statement and writes its result; returns the row count.
+/// Runs one statement within `limit` and writes its result; returns the row count. A statement
+/// that runs out of time is cancelled (its plan is dropped) and reported as an error.
 async fn execute(
+    lake: &Lake,
+    query: &str,
+    format: OutputFormat,
+    out: &mut Box<dyn Write + Send>,
+    limit: Option<std::time::Duration>,
+) -> anyhow::Result<usize> {
+    let Some(limit) = limit else {
+        return run_statement(lake, query, format, out).await;
+    };
+    match tokio::time::timeout(limit, run_statement(lake, query, format, out)).await {
+        Ok(r) => r,
+        Err(_) => anyhow::bail!(
+            "the statement ran longer than --timeout {} s and was stopped (--timeout 0: no limit)",
+            limit.as_secs()
+        ),
+    }
+}
+
+async fn run_statement(
     lake: &Lake,
     query: &str,
     format: OutputFormat,

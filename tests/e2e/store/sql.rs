@@ -257,3 +257,39 @@ fn long_expressions_are_answered() {
     let out = lake_ok(&data, &["sql", "--format", "csv", &q]);
     assert_eq!(out, "c\n2\n");
 }
+
+/// A statement that runs past `--timeout` is stopped with an error naming the limit; one that
+/// finishes in time is answered.
+#[test]
+fn statements_past_the_timeout_are_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("lake");
+    let started = std::time::Instant::now();
+    let out = lake(
+        &data,
+        &[
+            "sql",
+            "--timeout",
+            "1",
+            "select count(*) from generate_series(1, 100000000000)",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("longer than --timeout 1 s"), "{stderr}");
+    // Counting 10^11 rows takes minutes even in a release build: it was stopped, not finished.
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+
+    let out = lake_ok(
+        &data,
+        &[
+            "sql",
+            "--timeout",
+            "30",
+            "--format",
+            "csv",
+            "select count(*) as c from generate_series(1, 1000)",
+        ],
+    );
+    assert_eq!(out, "c\n1000\n");
+}
