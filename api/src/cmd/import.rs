@@ -20,7 +20,7 @@ use crate::progress::CliObserver;
 pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
     match cmd {
         ImportCommand::CeemsSqlite(a) => {
-            let (opts, observer) = setup(&a.import, std::slice::from_ref(&a.file))?;
+            let (opts, observer) = setup(&a.import, &[a.file.as_path()])?;
             tracing::info!(file = %a.file.display(), store = store.location(), time_zone = %opts.time_zone.name(), "importing CEEMS database");
             let started = Instant::now();
             let res = ceems_sqlite::import(store, &a.file, &opts, &observer).await;
@@ -36,7 +36,16 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ImportCommand::Sacct(a) => {
-            let (opts, observer) = setup(&a.import, &a.files)?;
+            let (opts, observer) = setup(
+                &a.import,
+                &inputs(
+                    &a.files,
+                    &[
+                        a.header_file.as_deref(),
+                        a.estimate.estimate_energy.as_deref(),
+                    ],
+                ),
+            )?;
             let fields = match (&a.fields, &a.header_file) {
                 (Some(f), _) => Some(sacct::split_field_list(f)),
                 (None, Some(p)) => Some(read_header_file(p)?),
@@ -60,7 +69,10 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Swf(a) => {
-            let (opts, observer) = setup(&a.import, &a.files)?;
+            let (opts, observer) = setup(
+                &a.import,
+                &inputs(&a.files, &[a.estimate.estimate_energy.as_deref()]),
+            )?;
             let sopts = SwfOptions {
                 cluster_id: nonempty(Some(&a.cluster_id), "--cluster-id")?.unwrap_or_default(),
                 resource_manager: a.resource_manager.clone(),
@@ -76,7 +88,10 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Ndjson(a) => {
-            let (opts, observer) = setup(&a.import, &a.files)?;
+            let (opts, observer) = setup(
+                &a.import,
+                &inputs(&a.files, &[a.estimate.estimate_energy.as_deref()]),
+            )?;
             let eopts = export_options(a)?;
             each_file(&a.files, &a.import, &observer, |f| {
                 tracing::info!(file = %f.display(), store = store.location(), "importing NDJSON units");
@@ -85,7 +100,10 @@ pub async fn run(store: &Store, cmd: &ImportCommand) -> anyhow::Result<()> {
             .await
         }
         ImportCommand::Parquet(a) => {
-            let (opts, observer) = setup(&a.import, &a.files)?;
+            let (opts, observer) = setup(
+                &a.import,
+                &inputs(&a.files, &[a.estimate.estimate_energy.as_deref()]),
+            )?;
             let eopts = export_options(a)?;
             each_file(&a.files, &a.import, &observer, |f| {
                 tracing::info!(file = %f.display(), store = store.location(), "importing Parquet units");
@@ -258,14 +276,28 @@ fn zone(a: &ImportArgs) -> anyhow::Result<DataTz> {
     Ok(DataTz::Local)
 }
 
-fn setup(a: &ImportArgs, inputs: &[PathBuf]) -> anyhow::Result<(ImportOptions, CliObserver)> {
+/// Every file an import reads: the inputs and the optional header, estimate and config files.
+fn inputs<'a>(files: &'a [PathBuf], extra: &[Option<&'a Path>]) -> Vec<&'a Path> {
+    files
+        .iter()
+        .map(PathBuf::as_path)
+        .chain(extra.iter().flatten().copied())
+        .collect()
+}
+
+fn setup(a: &ImportArgs, inputs: &[&Path]) -> anyhow::Result<(ImportOptions, CliObserver)> {
     let tz = zone(a)?;
     if a.batch_size == 0 {
         anyhow::bail!("--batch-size must be at least 1");
     }
-    // The rejects file is created (emptied) before anything is read: it must not be an input.
+    // The rejects file is created (emptied) before anything is read: it must not be a file the
+    // import reads.
     if let Some(r) = &a.rejects
-        && let Some(input) = inputs.iter().find(|i| same_file(r, i))
+        && let Some(input) = inputs
+            .iter()
+            .copied()
+            .chain(a.config_file.as_deref())
+            .find(|i| same_file(r, i))
     {
         anyhow::bail!(
             "--rejects {} is the input file {}: choose another path for the rejects",
@@ -284,8 +316,16 @@ fn setup(a: &ImportArgs, inputs: &[PathBuf]) -> anyhow::Result<(ImportOptions, C
     ))
 }
 
-/// Whether two paths name the same existing file.
+/// Whether two paths name the same existing file: through links of any kind, hard links
+/// included (same device and inode).
 fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
     matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 

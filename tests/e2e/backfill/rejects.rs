@@ -344,7 +344,9 @@ fn a_rejects_file_that_is_the_input_is_refused() {
     let dump = dir.path().join("jobs.sacct");
     write(&dump, SACCT);
     let same = dir.path().join(".").join("jobs.sacct");
-    for rejects in [&dump, &same] {
+    let hard = dir.path().join("hard-link.sacct");
+    std::fs::hard_link(&dump, &hard).expect("hard link");
+    for rejects in [&dump, &same, &hard] {
         let out = import(
             &data,
             "sacct",
@@ -356,5 +358,20 @@ fn a_rejects_file_that_is_the_input_is_refused() {
         assert!(stderr.contains("is the input file"), "{stderr}");
         assert_eq!(std::fs::read_to_string(&dump).unwrap(), SACCT);
     }
+    // Nor may it be the header file the field names are read from.
+    let header = dir.path().join("fields.header");
+    write(&header, "JobIDRaw|Cluster|Account|User|Start|End\n");
+    let out = import(
+        &data,
+        "sacct",
+        &[&dump],
+        &["--header-file", utf8(&header), "--rejects", utf8(&header)],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is the input file"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&header).unwrap(),
+        "JobIDRaw|Cluster|Account|User|Start|End\n"
+    );
     assert!(!data.join("_manifest").exists() || ceems_lake_tests::store_version(&data) == 0);
 }
