@@ -7,9 +7,9 @@ use ceems_lake_api::{cmd, logging};
 use ceems_lake_engine::store::Store;
 use clap::Parser;
 
-/// Stack of the thread that plans queries. Planning and optimising walk expression trees
-/// recursively: a `WHERE` of a few hundred `OR`s overflows the default 8 MiB of the main thread
-/// in a debug build. Untouched pages cost nothing, so it is generous.
+/// Stack of the thread that runs the command, and so plans its queries. Planning and optimising
+/// walk expression trees recursively: a `WHERE` of a few hundred `OR`s overflows the default
+/// 8 MiB of the main thread in a debug build. Untouched pages cost nothing, so it is generous.
 const PLANNER_STACK: usize = 512 << 20;
 /// Stack of the runtime's worker threads, which evaluate those trees.
 const WORKER_STACK: usize = 64 << 20;

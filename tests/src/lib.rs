@@ -67,6 +67,15 @@ pub fn lake_ok(data: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
+/// `ceems-lake vacuum` with no grace period (`--min-age-seconds 0 --force`): what a test that
+/// owns its store runs to delete everything no kept version references. `extra` adds options
+/// such as `--keep-versions 1`.
+pub fn vacuum_now(data: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["vacuum", "--min-age-seconds", "0", "--force"];
+    args.extend_from_slice(extra);
+    lake_ok(data, &args)
+}
+
 /// Imports the reference database into `data` (times without offset read in Europe/Paris).
 pub fn import_reference(data: &Path) {
     let db = reference_db();

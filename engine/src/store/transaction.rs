@@ -114,13 +114,15 @@ impl Transaction {
         self.units.iter().map(|b| b.num_rows()).sum()
     }
 
-    /// Applies the transaction atomically on top of the newest version.
+    /// Applies the transaction atomically on top of the newest version. A commit that loses
+    /// the race for a version to another writer is planned again on the newer version, after a
+    /// pause ([`backoff`]), up to [`MAX_ATTEMPTS`] times; the last loss is returned.
     pub async fn commit(&self) -> Result<CommitOutcome> {
-        let mut last = None;
-        for attempt in 0..MAX_ATTEMPTS {
+        let mut attempt = 0;
+        loop {
             let base = self.store.load(self.store.latest_version().await?).await?;
             match self.try_commit(&base).await {
-                Err(Error::CommitConflict { version }) => {
+                Err(Error::CommitConflict { version }) if attempt + 1 < MAX_ATTEMPTS => {
                     let pause = backoff(attempt);
                     tracing::info!(
                         attempt,
@@ -128,15 +130,12 @@ impl Transaction {
                         pause_ms = pause.as_millis() as u64,
                         "commit lost a race to another writer, planning again after a pause"
                     );
-                    last = Some(version);
                     tokio::time::sleep(pause).await;
+                    attempt += 1;
                 }
                 other => return other,
             }
         }
-        Err(Error::CommitConflict {
-            version: last.unwrap_or_default(),
-        })
     }
 
     async fn try_commit(&self, base: &Manifest) -> Result<CommitOutcome> {
@@ -533,11 +532,13 @@ async fn upsert_members(
             b.column(3).as_string::<i32>().value(i).to_string(),
         )
     };
-    let offset = existing.num_rows() as u32;
-    let mut order: Vec<u32> = Vec::with_capacity(existing.num_rows() + new.num_rows());
+    // One pass over the stored rows, then the incoming ones: a key seen before takes the later
+    // row in its first position.
+    let both = concat_batches(&schema, [&existing, &new])?;
+    let mut order: Vec<u32> = Vec::with_capacity(both.num_rows());
     let mut slot: HashMap<(String, String), usize> = HashMap::new();
-    for i in 0..existing.num_rows() {
-        match slot.entry(key(&existing, i)) {
+    for i in 0..both.num_rows() {
+        match slot.entry(key(&both, i)) {
             std::collections::hash_map::Entry::Occupied(e) => order[*e.get()] = i as u32,
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(order.len());
@@ -545,17 +546,6 @@ async fn upsert_members(
             }
         }
     }
-    for i in 0..new.num_rows() {
-        let at = offset + i as u32;
-        match slot.entry(key(&new, i)) {
-            std::collections::hash_map::Entry::Occupied(e) => order[*e.get()] = at,
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(order.len());
-                order.push(at);
-            }
-        }
-    }
-    let both = concat_batches(&schema, [&existing, &new])?;
     let merged = take_record_batch(&both, &UInt32Array::from(order))?;
 
     // Unchanged content (same rows in the same order) → nothing to write.

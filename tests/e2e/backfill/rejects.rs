@@ -368,6 +368,7 @@ fn a_rejects_file_that_is_the_input_is_refused() {
         &["--header-file", utf8(&header), "--rejects", utf8(&header)],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {stderr}");
     assert!(stderr.contains("is the input file"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(&header).unwrap(),

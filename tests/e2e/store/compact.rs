@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ceems_lake_tests::{import_ceems, import_reference, lake, lake_ok, reference_db, sql_ndjson};
+use ceems_lake_tests::{
+    import_ceems, import_reference, lake, lake_ok, reference_db, sql_ndjson, vacuum_now,
+};
 use serde_json::Value;
 
 use super::import::store_units;
@@ -202,17 +204,7 @@ fn newer_versions_win_and_maintenance_keeps_results() {
         "refused vacuum deleted files"
     );
 
-    let out = lake_ok(
-        &data,
-        &[
-            "vacuum",
-            "--keep-versions",
-            "1",
-            "--min-age-seconds",
-            "0",
-            "--force",
-        ],
-    );
+    let out = vacuum_now(&data, &["--keep-versions", "1"]);
     assert!(out.starts_with("deleted "), "{out}");
     assert_eq!(snapshot(&data), before, "vacuum changed query results");
     check_units(&data, &merged);

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ceems_lake_tests::{bin, import_ceems, lake_ok, sql_ndjson, store_version};
+use ceems_lake_tests::{bin, import_ceems, lake_ok, sql_ndjson, store_version, vacuum_now};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -183,20 +183,10 @@ fn killed_imports_leave_a_consistent_store_and_resume() {
 
     // Vacuum deletes what the killed runs left behind, never a committed file.
     let version = store_version(&data);
-    lake_ok(&data, &["vacuum", "--min-age-seconds", "0", "--force"]);
+    vacuum_now(&data, &[]);
     assert_eq!(store_version(&data), version);
     check_complete(&data, &db, &units, &by_key);
-    lake_ok(
-        &data,
-        &[
-            "vacuum",
-            "--keep-versions",
-            "1",
-            "--min-age-seconds",
-            "0",
-            "--force",
-        ],
-    );
+    vacuum_now(&data, &["--keep-versions", "1"]);
     check_complete(&data, &db, &units, &by_key);
     assert_eq!(
         super::compact::parquet_files(&data),
